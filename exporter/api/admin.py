@@ -1,0 +1,41 @@
+"""Operational endpoints, Prometheus-style: ``/-/healthy``, ``/-/ready``, ``POST /-/reload``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from exporter import keys
+from exporter.api.json import json_response
+from exporter.auth import requires
+from exporter.errors import BadRequest, StoreError
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/-/healthy")
+async def healthy(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.Response(text="tenant-exporter is Healthy.\n")
+
+
+@routes.get("/-/ready")
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: the store answers."""
+    try:
+        await request.app[keys.STORE].ping()
+    except StoreError:
+        return web.Response(status=503, text="tenant-exporter is not ready: the store is unavailable.\n")
+    return web.Response(text="tenant-exporter is Ready.\n")
+
+
+@routes.post("/-/reload")
+@requires("operator")
+async def reload(request: web.Request) -> web.Response:
+    """Reload every config file; a bad file keeps the old config and answers 400 with the errors."""
+    result = await request.app[keys.CONFIG].reload()
+    if not result.ok:
+        raise BadRequest(
+            "the configuration was not reloaded; the previous version stays in use",
+            slug="config-invalid", extra={"errors": list(result.errors), "config_version": result.version},
+        )
+    return json_response({"reloaded": True, "config_version": result.version, "files": list(result.files)})

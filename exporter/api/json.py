@@ -1,0 +1,57 @@
+"""JSON in and out: msgspec for decoding with validation and for fast encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from exporter.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+
+T = TypeVar("T")
+JSON = "application/json"
+_encoder = msgspec.json.Encoder()
+
+
+def json_response(
+    body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None, content_type: str = JSON
+) -> web.Response:
+    return web.Response(
+        body=_encoder.encode(body), status=status, headers=headers, content_type=content_type
+    )
+
+
+def encode(body: Any) -> bytes:
+    return _encoder.encode(body)
+
+
+async def read_json(request: web.Request, type_: type[T]) -> T:
+    """Decode and validate the request body as ``type_``: 400 malformed, 413 too big, 422 invalid."""
+    if request.content_type not in (JSON, "application/merge-patch+json") and request.body_exists:
+        raise UnsupportedMediaType(f"send JSON with `Content-Type: {JSON}` (got {request.content_type!r})")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as e:
+        raise PayloadTooLarge(f"the body is larger than {request.client_max_size} bytes") from e
+    if not raw:
+        raise BadRequest("a JSON body is required", slug="malformed-json")
+    try:
+        return msgspec.json.decode(raw, type=type_, strict=True)
+    except msgspec.ValidationError as e:
+        message, _, where = str(e).partition(" - at `")
+        pointer = _pointer(where.rstrip("`"))
+        raise ValidationFailed(
+            message, extra={"errors": [{"detail": message, "pointer": pointer}]}
+        ) from e
+    except msgspec.DecodeError as e:
+        raise BadRequest(f"the body is not valid JSON: {e}", slug="malformed-json") from e
+
+
+def _pointer(path: str) -> str:
+    """msgspec's ``$.tags.x`` / ``$[0]`` path as an RFC 6901 JSON pointer (``#/tags/x``)."""
+    if not path.startswith("$"):
+        return "#"
+    parts = path[1:].replace("[", ".").replace("]", "").split(".")
+    return "#" + "".join(f"/{p}" for p in parts if p)

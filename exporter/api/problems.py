@@ -1,0 +1,85 @@
+"""The middleware that turns every error into ``application/problem+json`` (RFC 9457).
+
+It also gives each request an id (``X-Request-ID``: the caller's, if sane, else a new one).
+A ProblemError or an aiohttp HTTP error becomes its status; a store outage becomes 503 with
+``Retry-After``; anything else is a bug: logged with its traceback, answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any, Final
+
+from aiohttp import web
+
+from exporter.api.json import encode
+from exporter.auth import Handler
+from exporter.errors import PROBLEM_TYPE_BASE, ProblemError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON: Final = "application/problem+json"
+REQUEST_ID: Final = web.RequestKey("request_id", str)
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+STORE_RETRY_AFTER = 5
+
+
+def problem_response(
+    request: web.Request, status: int, slug: str, title: str, detail: str,
+    headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None,
+) -> web.Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + slug if slug else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+        "request_id": request.get(REQUEST_ID, ""),
+    }
+    if extra:
+        body.update({k: v for k, v in extra.items() if k not in body})
+    response = web.Response(body=encode(body), status=status, headers=headers)
+    response.content_type = PROBLEM_JSON
+    return response
+
+
+def _from_http_error(request: web.Request, e: web.HTTPException) -> web.Response:
+    slug = re.sub(r"[^a-z0-9]+", "-", e.reason.lower()).strip("-")
+    detail = {
+        404: f"no route matches {request.path}",
+        405: f"{request.method} is not allowed here (allowed: {e.headers.get('Allow', '')})",
+        413: f"the body is larger than {request.client_max_size} bytes",
+    }.get(e.status, e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason)
+    headers = {k: v for k, v in e.headers.items() if k.lower() not in ("content-type", "content-length")}
+    return problem_response(request, e.status, slug, e.reason, detail, headers)
+
+
+@web.middleware
+async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except ProblemError as e:
+        response = problem_response(request, e.status, e.slug, e.title, e.detail, e.headers, e.extra)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        response = _from_http_error(request, e)
+    except StoreUnavailable as e:
+        log.warning("store unavailable during %s %s: %s", request.method, request.path, e)
+        response = problem_response(
+            request, 503, "store-unavailable", "Service Unavailable",
+            "the database is unavailable; retry shortly", {"Retry-After": str(STORE_RETRY_AFTER)},
+        )
+    except Exception:
+        log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
+        response = problem_response(
+            request, 500, "internal", "Internal Server Error", "an unexpected error occurred; it has been logged"
+        )
+    if not response.prepared:
+        response.headers["X-Request-ID"] = request_id
+    return response

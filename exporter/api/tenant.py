@@ -1,0 +1,144 @@
+"""Tenant API handlers: ``/api/tenant/*``, for the caller's tenant."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from exporter import keys
+from exporter.api import tenant_models as m
+from exporter.api.json import json_response, read_json
+from exporter.auth import TENANT, requires
+from exporter.catalog import Region, Tenant
+from exporter.clock import isoformat
+from exporter.errors import ValidationFailed
+from exporter.regions import regional_url
+from exporter.usage import UsageTracker
+
+routes = web.RouteTableDef()
+
+
+def _region(region: Region) -> m.RegionOut:
+    return m.RegionOut(region.id, region.name, region.api_base_url, region.jurisdiction)
+
+
+def _limits(tenant: Tenant) -> dict[str, float | int]:
+    return {name: limit.value for name, limit in tenant.limits.items()}
+
+
+@routes.get("/api/tenant/config")
+@requires()
+async def get_config(request: web.Request) -> web.Response:
+    """The tenant's configuration: plan, enabled features, limits, compliance, region."""
+    tenant = request[TENANT]
+    catalog = request.app[keys.CONFIG].current.catalog
+    return json_response(m.TenantConfig(
+        id=tenant.id, name=tenant.name, region=tenant.region.id, plan=tenant.plan.name,
+        features=list(tenant.enabled_features), limits=_limits(tenant),
+        compliance_standards=list(tenant.plan.compliance_standards), domain=tenant.domain,
+        api_base_url=tenant.region.api_base_url, data_residency=_region(tenant.region),
+        config_version=catalog.version,
+    ))
+
+
+@routes.get("/api/tenant/features")
+@requires()
+async def get_features(request: web.Request) -> web.Response:
+    """The enabled features, and for every known feature why it is on or off."""
+    tenant = request[TENANT]
+    details = {
+        name: m.FeatureDetail(d.enabled, d.reason, d.source, d.explanation) for name, d in tenant.decisions.items()
+    }
+    return json_response(m.FeaturesOut(list(tenant.enabled_features), tenant.plan.name, details))
+
+
+@routes.get("/api/tenant/feature/{feature_name}")
+@requires()
+async def get_feature(request: web.Request) -> web.Response:
+    """Whether one feature is enabled; an unknown name is ``enabled: false, known: false``."""
+    tenant = request[TENANT]
+    d = tenant.feature(request.match_info["feature_name"])
+    return json_response(
+        m.FeatureCheck(d.feature, d.enabled, d.known, d.reason, d.source, d.variant, d.explanation, tenant.plan.name)
+    )
+
+
+@routes.get("/api/tenant/limits")
+@requires()
+async def get_limits(request: web.Request) -> web.Response:
+    """The tenant's limits, each with its unit, enforcement and where it comes from."""
+    tenant = request[TENANT]
+    details = {
+        name: m.LimitDetail(
+            limit=limit.value, unit=limit.kind.unit, enforcement=limit.enforcement,
+            period="month" if limit.kind.resets_monthly else None,
+            source="tenant_override" if name in tenant.limit_overrides else "plan",
+        )
+        for name, limit in tenant.limits.items()
+    }
+    rate = m.RateLimitOut(tenant.rate_limit.requests_per_second, tenant.rate_limit.burst)
+    return json_response(m.LimitsOut(_limits(tenant), tenant.plan.name, details, rate))
+
+
+def usage_body(tenant: Tenant, usage: UsageTracker) -> m.UsageOut:
+    start, end = usage.period()
+    flat: dict[str, float | int] = {}
+    details: dict[str, m.UsageDetail] = {}
+    for name, fig in usage.figures(tenant).items():
+        kind = fig.limit.kind
+        used = fig.used
+        flat[kind.usage_field] = used
+        flat[kind.limit_field] = fig.limit.value
+        details[name] = m.UsageDetail(
+            limit=fig.limit.value, used=used, balance=fig.balance, overage=fig.overage,
+            ratio=round(fig.ratio, 6), unit=kind.unit, enforcement=fig.limit.enforcement,
+            has_access=fig.has_access, status=fig.status, thresholds_crossed=fig.thresholds_crossed,
+            resets_at=isoformat(end) if kind.resets_monthly else None,
+        )
+    return m.UsageOut(flat, tenant.plan.name, m.Period(isoformat(start), isoformat(end)), details)
+
+
+@routes.get("/api/tenant/usage")
+@requires()
+async def get_usage(request: web.Request) -> web.Response:
+    """Current usage against each limit (API calls this calendar month, UTC)."""
+    return json_response(usage_body(request[TENANT], request.app[keys.USAGE]))
+
+
+@routes.put("/api/tenant/usage")
+@requires("service")
+async def put_usage(request: web.Request) -> web.Response:
+    """Report storage, team members and cases (role ``service``); answers the updated usage."""
+    report = await read_json(request, m.UsageReport)
+    values = {k: float(v) for k, v in msgspec.structs.asdict(report).items() if v is not None}
+    if not values:
+        raise ValidationFailed(f"report at least one of: {', '.join(m.UsageReport.__struct_fields__)}")
+    tenant = request[TENANT]
+    usage = request.app[keys.USAGE]
+    await usage.report(tenant.id, values)
+    return json_response(usage_body(tenant, usage))
+
+
+@routes.get("/api/tenant/compliance")
+@requires()
+async def get_compliance(request: web.Request) -> web.Response:
+    """Compliance standards of the tenant's plan and where its data resides."""
+    tenant = request[TENANT]
+    names = request.app[keys.CONFIG].current.catalog.compliance_names
+    standards = list(tenant.plan.compliance_standards)
+    return json_response(m.ComplianceOut(
+        tenant.id, tenant.plan.name, standards, [m.Certification(s, names.get(s, s)) for s in standards],
+        _region(tenant.region),
+    ))
+
+
+@routes.get("/api/tenant/region/{feature_path:.*}")
+@requires()
+async def get_regional_endpoint(request: web.Request) -> web.Response:
+    """The regional URL for a feature path, for data residency (``getApiBaseUrl()``)."""
+    tenant = request[TENANT]
+    path = request.match_info["feature_path"]
+    url = regional_url(tenant.region, path)
+    return json_response(
+        m.RegionalEndpoint(tenant.region.id, path, tenant.region.api_base_url, url, tenant.region.jurisdiction)
+    )

@@ -1,0 +1,43 @@
+"""Time, injectable: wall-clock seconds for what users see, monotonic seconds for intervals."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Unix time in seconds."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary start; never goes back."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def isoformat(ts: float) -> str:
+    """RFC 3339 UTC with milliseconds and a ``Z``, as JSON APIs write it."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def month_bounds(ts: float) -> tuple[float, float]:
+    """Start and end (exclusive) of the UTC calendar month holding ``ts``."""
+    dt = datetime.fromtimestamp(ts, UTC)
+    start = datetime(dt.year, dt.month, 1, tzinfo=UTC)
+    end = datetime(dt.year + (dt.month == 12), dt.month % 12 + 1, 1, tzinfo=UTC)
+    return start.timestamp(), end.timestamp()
+
+
+def month_key(ts: float) -> str:
+    """``2026-11`` for any time in November 2026 (UTC)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")

@@ -1,0 +1,101 @@
+"""Everything read from ``CONFIG_DIR``, loaded together, swapped together on reload.
+
+Reload is Prometheus-like: SIGHUP or ``POST /-/reload``. A bad file keeps the old config,
+logs why, and sets ``tenant_exporter_config_last_reload_successful`` to 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Gauge
+
+from exporter.catalog import Catalog
+from exporter.catalog_loader import load_catalog
+from exporter.clock import Clock
+from exporter.errors import ConfigError
+from exporter.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    catalog: Catalog
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return self.catalog.files
+
+
+def load_config(settings: Settings) -> Config:
+    """Read and validate every config file; raise ConfigError listing each problem found."""
+    return Config(catalog=load_catalog(settings.config_dir, settings.default_tenant))
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    ok: bool
+    files: tuple[str, ...]
+    errors: tuple[str, ...]
+    version: str
+
+
+class ConfigHolder:
+    """The current Config; ``reload()`` swaps it atomically or keeps the old one."""
+
+    def __init__(
+        self, settings: Settings, initial: Config, *, registry: CollectorRegistry, clock: Clock
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self.current = initial
+        self._listeners: list[Callable[[Config], None]] = []
+        self._lock = asyncio.Lock()
+        self._ok = Gauge(
+            "tenant_exporter_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful.",
+            registry=registry,
+        )
+        self._when = Gauge(
+            "tenant_exporter_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload.",
+            registry=registry,
+        )
+        self._info = Gauge(
+            "tenant_exporter_config_info",
+            "The loaded configuration's content hash (value is always 1).",
+            ["version"],
+            registry=registry,
+        )
+        self._mark(ok=True)
+
+    def on_reload(self, listener: Callable[[Config], None]) -> None:
+        self._listeners.append(listener)
+
+    async def reload(self) -> ReloadResult:
+        async with self._lock:
+            try:
+                config = await asyncio.to_thread(load_config, self._settings)
+            except ConfigError as e:
+                self._ok.set(0)
+                errors = tuple(str(issue) for issue in e.issues)
+                log.error("config reload failed, keeping version %s:\n  %s",
+                          self.current.catalog.version, "\n  ".join(errors))
+                return ReloadResult(False, self.current.files, errors, self.current.catalog.version)
+            self.current = config
+            for listener in self._listeners:
+                listener(config)
+            self._mark(ok=True)
+            log.info("config reloaded: version %s", config.catalog.version)
+            return ReloadResult(True, config.files, (), config.catalog.version)
+
+    def _mark(self, *, ok: bool) -> None:
+        self._ok.set(1 if ok else 0)
+        if ok:
+            self._when.set(self._clock.now())
+            self._info.clear()
+            self._info.labels(self.current.catalog.version).set(1)

@@ -1,0 +1,101 @@
+"""Environment -> frozen Settings. The only module that reads ``os.environ``.
+
+Every knob has a default that works on a fresh machine: SQLite under ``./data/``,
+the shipped ``./config`` directory, port 8000.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from exporter.errors import SettingsError
+
+DEFAULT_DATABASE_URL = "sqlite:///data/tenant-exporter.db"
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultTenant:
+    """The tenant the seed's ``TENANT_*`` variables describe (used when tenants.yml has none)."""
+
+    id: str = "default-tenant"
+    name: str = "Default Tenant"
+    plan: str = "professional"
+    region: str = "us-east"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "0.0.0.0"  # noqa: S104  (a service listens on all interfaces by default)
+    port: int = 8000
+    config_dir: Path = Path("config")
+    database_url: str = DEFAULT_DATABASE_URL
+    default_tenant: DefaultTenant = field(default_factory=DefaultTenant)
+    cors_origins: tuple[str, ...] = ()
+    metrics_token: str | None = None
+    metrics_port: int | None = None
+    metrics_exclude_paths: tuple[str, ...] = ("/metrics",)
+    usage_flush_interval: float = 5.0
+    key_refresh_interval: float = 10.0
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+    public_base_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from an environment mapping (``os.environ`` by default)."""
+        env = os.environ if env is None else env
+        base = cls()
+        values: dict[str, Any] = {
+            "host": env.get("HOST", base.host),
+            "port": _int(env, "PORT", base.port),
+            "config_dir": Path(env.get("CONFIG_DIR", str(base.config_dir))),
+            "database_url": env.get("DATABASE_URL") or base.database_url,
+            "default_tenant": DefaultTenant(
+                id=env.get("TENANT_ID", base.default_tenant.id),
+                name=env.get("TENANT_NAME", base.default_tenant.name),
+                plan=env.get("TENANT_PLAN", base.default_tenant.plan),
+                region=env.get("TENANT_REGION", base.default_tenant.region),
+            ),
+            "cors_origins": _csv(env.get("CORS_ORIGINS", "")),
+            "metrics_token": env.get("METRICS_TOKEN") or None,
+            "metrics_port": _int(env, "METRICS_PORT", None),
+            "metrics_exclude_paths": _csv(env.get("METRICS_EXCLUDE_PATHS", "/metrics")),
+            "usage_flush_interval": _float(env, "USAGE_FLUSH_INTERVAL", base.usage_flush_interval),
+            "key_refresh_interval": _float(env, "KEY_REFRESH_INTERVAL", base.key_refresh_interval),
+            "max_body_bytes": _int(env, "MAX_BODY_BYTES", base.max_body_bytes),
+            "log_level": env.get("LOG_LEVEL", base.log_level).upper(),
+            "public_base_url": env.get("PUBLIC_BASE_URL") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(base, **values)
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None) -> Any:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as e:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from e
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as e:
+        raise SettingsError(f"{name}={raw!r} is not a number") from e
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be positive")
+    return value

@@ -1,0 +1,35 @@
+"""Durable state behind the ``Store`` protocol; ``open_store`` picks the backend from a URL."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from exporter.errors import SettingsError
+from exporter.store.base import ApiKeyRecord, Store
+
+__all__ = ["ApiKeyRecord", "Store", "open_store"]
+
+
+async def open_store(url: str, *, migrate: bool = True) -> Store:
+    """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``postgresql://...``."""
+    scheme = urlsplit(url).scheme
+    store: Store
+    if scheme == "sqlite":
+        from exporter.store.sqlite import SqliteStore
+
+        path = url.removeprefix("sqlite://")
+        path = path[1:] if path.startswith("/") else path
+        store = await SqliteStore.open(path or ":memory:")
+    elif scheme in ("postgres", "postgresql"):
+        from exporter.store.postgres import PostgresStore
+
+        store = await PostgresStore.open(url)
+    else:
+        raise SettingsError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:// or postgresql://)")
+    if migrate:
+        try:
+            await store.migrate()
+        except BaseException:
+            await store.close()
+            raise
+    return store

@@ -1,0 +1,70 @@
+"""The Store protocol: everything the service keeps durably, behind one narrow interface.
+
+One implementation per backend (``sqlite.py``, ``postgres.py``); the same contract tests run
+against both. Times are Unix seconds (floats); the API layer formats them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    tenant_id: str
+    role: str
+    name: str
+    token_hash: str
+    token_hint: str
+    created_at: float
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+
+class Store(Protocol):
+    backend: str
+
+    async def migrate(self) -> int:
+        """Apply pending migrations; return the schema version."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # API keys
+    async def insert_api_key(self, record: ApiKeyRecord) -> None: ...
+
+    async def list_api_keys(self, tenant_id: str | None = None) -> list[ApiKeyRecord]: ...
+
+    async def revoke_api_key(self, key_id: str, at: float) -> ApiKeyRecord | None:
+        """Mark a key revoked (idempotent); None when no such key exists."""
+        ...
+
+    async def active_api_keys(self) -> list[ApiKeyRecord]: ...
+
+    async def find_api_key(self, token_hash: str) -> ApiKeyRecord | None:
+        """The active key with this token hash (an indexed lookup)."""
+        ...
+
+    async def touch_api_keys(self, last_used: Mapping[str, float]) -> None:
+        """Record ``last_used_at`` for many keys at once."""
+        ...
+
+    # Usage
+    async def add_api_calls(self, deltas: Mapping[tuple[str, str], int]) -> None:
+        """Add ``{(month, tenant_id): delta}`` to the monthly counters, in one transaction."""
+        ...
+
+    async def api_calls(self, month: str) -> dict[str, int]: ...
+
+    async def reported_usage(self) -> dict[str, dict[str, float]]:
+        """The last reported value of each non-resetting usage field, per tenant."""
+        ...
+
+    async def set_reported_usage(self, tenant_id: str, values: Mapping[str, float], at: float) -> None: ...

@@ -1,0 +1,148 @@
+"""The queries, written once for both backends (``?`` placeholders; PostgreSQL rewrites them).
+
+A backend subclasses ``SqlStore`` and supplies four primitives: ``fetch``, ``execute``,
+``executemany`` and ``transaction``; everything the Store protocol promises is built here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from exporter.store.base import ApiKeyRecord
+from exporter.store.migrations import MIGRATIONS
+
+Row = Sequence[Any]
+
+_KEY_COLUMNS = "id, tenant_id, role, name, token_hash, token_hint, created_at, last_used_at, revoked_at"
+
+
+class Tx(Protocol):
+    """What a transaction offers: the same primitives, inside one atomic unit."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    async def execute(self, sql: str, *args: Any) -> None: ...
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+class SqlStore:
+    backend: str = "sql"
+
+    # --- primitives, supplied by each backend -------------------------------------------
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        raise NotImplementedError
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    # --- schema ---------------------------------------------------------------------------
+    async def migrate(self) -> int:
+        async with self.transaction() as tx:
+            await tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            await self._lock_migrations(tx)
+            done = {row[0] for row in await tx.fetch("SELECT version FROM schema_migrations")}
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                for statement in migration.for_backend(self.backend):
+                    await tx.execute(statement)
+                await tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    migration.version, migration.name, time.time(),
+                )
+        return MIGRATIONS[-1].version
+
+    async def _lock_migrations(self, tx: Tx) -> None:
+        """Serialise concurrent migrators (several replicas starting at once)."""
+
+    async def ping(self) -> None:
+        await self.fetch("SELECT 1")
+
+    # --- API keys -------------------------------------------------------------------------
+    async def insert_api_key(self, record: ApiKeyRecord) -> None:
+        await self.execute(
+            f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            record.id, record.tenant_id, record.role, record.name, record.token_hash,
+            record.token_hint, record.created_at, record.last_used_at, record.revoked_at,
+        )
+
+    async def list_api_keys(self, tenant_id: str | None = None) -> list[ApiKeyRecord]:
+        if tenant_id is None:
+            rows = await self.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at, id")
+        else:
+            rows = await self.fetch(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id", tenant_id
+            )
+        return [ApiKeyRecord(*row) for row in rows]
+
+    async def revoke_api_key(self, key_id: str, at: float) -> ApiKeyRecord | None:
+        async with self.transaction() as tx:
+            await tx.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", at, key_id
+            )
+            rows = await tx.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", key_id)
+        return ApiKeyRecord(*rows[0]) if rows else None
+
+    async def active_api_keys(self) -> list[ApiKeyRecord]:
+        rows = await self.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL")
+        return [ApiKeyRecord(*row) for row in rows]
+
+    async def find_api_key(self, token_hash: str) -> ApiKeyRecord | None:
+        rows = await self.fetch(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE token_hash = ? AND revoked_at IS NULL", token_hash
+        )
+        return ApiKeyRecord(*rows[0]) if rows else None
+
+    async def touch_api_keys(self, last_used: Mapping[str, float]) -> None:
+        if last_used:
+            await self.executemany(
+                "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
+                [(at, key_id) for key_id, at in sorted(last_used.items())],
+            )
+
+    # --- usage ----------------------------------------------------------------------------
+    async def add_api_calls(self, deltas: Mapping[tuple[str, str], int]) -> None:
+        async with self.transaction() as tx:
+            # sorted, so that replicas flushing at once take row locks in the same order
+            await tx.executemany(
+                "INSERT INTO usage_monthly (tenant_id, month, api_calls) VALUES (?, ?, ?) "
+                "ON CONFLICT (tenant_id, month) DO UPDATE "
+                "SET api_calls = usage_monthly.api_calls + excluded.api_calls",
+                [(tenant_id, month, delta) for (month, tenant_id), delta in sorted(deltas.items())],
+            )
+
+    async def api_calls(self, month: str) -> dict[str, int]:
+        rows = await self.fetch("SELECT tenant_id, api_calls FROM usage_monthly WHERE month = ?", month)
+        return {row[0]: int(row[1]) for row in rows}
+
+    async def reported_usage(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for tenant_id, field, value in await self.fetch("SELECT tenant_id, field, value FROM usage_reported"):
+            out.setdefault(tenant_id, {})[field] = float(value)
+        return out
+
+    async def set_reported_usage(self, tenant_id: str, values: Mapping[str, float], at: float) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(
+                "INSERT INTO usage_reported (tenant_id, field, value, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (tenant_id, field) DO UPDATE "
+                "SET value = excluded.value, updated_at = excluded.updated_at",
+                [(tenant_id, field, float(value), at) for field, value in sorted(values.items())],
+            )
+

@@ -1,0 +1,94 @@
+"""SQLite (WAL) backend: the embedded default, one file under ``./data/``.
+
+One connection, driven by aiosqlite's thread; an asyncio lock keeps each statement or
+transaction whole, because the connection is shared by every coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from exporter.errors import StoreError, StoreUnavailable
+from exporter.store.sql import Row, SqlStore
+
+
+class _SqliteTx:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._conn.execute(sql, args) as cursor:
+            return list(await cursor.fetchall())
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self._conn.execute(sql, args)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._conn.executemany(sql, rows)
+
+
+class SqliteStore(SqlStore):
+    backend = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self._tx = _SqliteTx(conn)
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteStore:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=5000", "foreign_keys=ON"):
+                await conn.execute(f"PRAGMA {pragma}")
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"cannot open SQLite database {path}: {e}") from e
+        return cls(conn, path)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._lock, _errors():
+            return await self._tx.fetch(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        async with self._lock, _errors():
+            await self._tx.execute(sql, *args)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self._lock, _errors():
+            await self._tx.executemany(sql, rows)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_SqliteTx]:
+        async with self._lock, _errors():
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._tx
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+@asynccontextmanager
+async def _errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e) or "unable to open" in str(e) or "disk I/O" in str(e):
+            raise StoreUnavailable(f"SQLite: {e}") from e
+        raise StoreError(f"SQLite: {e}") from e
+    except sqlite3.Error as e:
+        raise StoreError(f"SQLite: {e}") from e

@@ -1,0 +1,100 @@
+"""Fixtures: a real SQLite file and a real PostgreSQL schema per test, and the real app."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from prometheus_client import CollectorRegistry
+
+from exporter import keys
+from exporter.app import create_app
+from exporter.settings import Settings
+from exporter.store import Store, open_store
+from tests.helpers import TWO_TENANTS, FakeClock, auth, make_config_dir, make_token
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/tenant-exporter.db"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+        sep = "&" if "?" in POSTGRES_URL else "?"
+        yield f"{POSTGRES_URL}{sep}search_path={schema}"
+    finally:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    s = await open_store(database_url)
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    return make_config_dir(tmp_path / "config", tenants=TWO_TENANTS)
+
+
+class Service:
+    """The running app under test, with helpers to mint tokens for it."""
+
+    def __init__(self, client: TestClient, clock: FakeClock) -> None:
+        self.client = client
+        self.clock = clock
+        self.app = client.server.app
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.app[keys.REGISTRY]
+
+    async def token(self, tenant: str, role: str = "viewer") -> str:
+        catalog = self.app[keys.CONFIG].current.catalog
+        return await make_token(self.app[keys.STORE], catalog, self.clock, tenant, role)
+
+    async def headers(self, tenant: str, role: str = "viewer", **extra: str) -> dict[str, str]:
+        return auth(await self.token(tenant, role), **extra)
+
+
+ServiceFactory = Callable[..., Awaitable[Service]]
+
+
+@pytest.fixture
+async def make_service(
+    aiohttp_client: Any, database_url: str, config_dir: Path, clock: FakeClock
+) -> ServiceFactory:
+    """Start the real app (create_app) on loopback; keyword arguments override Settings."""
+
+    async def start(**overrides: Any) -> Service:
+        settings = Settings.from_env({}, config_dir=overrides.pop("config_dir", config_dir),
+                                     database_url=database_url, **overrides)
+        app = create_app(settings, registry=CollectorRegistry(), clock=clock)
+        client = await aiohttp_client(app)
+        return Service(client, clock)
+
+    return start
+
+
+@pytest.fixture
+async def service(make_service: ServiceFactory) -> Service:
+    return await make_service()

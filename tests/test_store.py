@@ -1,0 +1,61 @@
+"""The Store contract, run against a real SQLite file and a real PostgreSQL schema."""
+
+from __future__ import annotations
+
+import asyncio
+
+from exporter.store import ApiKeyRecord, Store, open_store
+
+
+def key(i: int, tenant: str = "acme", revoked: float | None = None) -> ApiKeyRecord:
+    return ApiKeyRecord(f"key_{i}", tenant, "viewer", f"k{i}", f"hash{i}", "tex_abcd…", 100.0 + i, None, revoked)
+
+
+async def test_migrations_are_idempotent(database_url: str) -> None:
+    """Opening the same database twice applies each migration once."""
+    first = await open_store(database_url)
+    await first.insert_api_key(key(1))
+    await first.close()
+    second = await open_store(database_url)
+    assert ["key_1"] == [r.id for r in await second.list_api_keys()]
+    await second.close()
+
+
+async def test_api_keys_round_trip_and_revoke(store: Store) -> None:
+    """Keys are found by hash until revoked; revoking twice is harmless; unknown ids are None."""
+    await store.insert_api_key(key(1))
+    await store.insert_api_key(key(2, tenant="globex"))
+    assert "key_1" == (await store.find_api_key("hash1")).id
+    assert ["key_2"] == [r.id for r in await store.list_api_keys("globex")]
+    revoked = await store.revoke_api_key("key_1", 500.0)
+    assert 500.0 == revoked.revoked_at
+    assert 500.0 == (await store.revoke_api_key("key_1", 900.0)).revoked_at
+    assert await store.find_api_key("hash1") is None
+    assert ["key_2"] == [r.id for r in await store.active_api_keys()]
+    assert await store.revoke_api_key("key_404", 1.0) is None
+    await store.touch_api_keys({"key_2": 777.0})
+    assert 777.0 == (await store.list_api_keys("globex"))[0].last_used_at
+
+
+async def test_concurrent_replicas_add_up_exactly(database_url: str) -> None:
+    """Two store connections adding deltas at once lose nothing (as two replicas would)."""
+    a, b = await open_store(database_url), await open_store(database_url)
+    try:
+        async def flushes(s: Store, n: int) -> None:
+            for _ in range(n):
+                await s.add_api_calls({("2026-11", "acme"): 3, ("2026-11", "globex"): 1})
+
+        await asyncio.gather(flushes(a, 40), flushes(b, 40))
+        await a.add_api_calls({("2026-10", "acme"): 5})
+        assert {"acme": 240, "globex": 80} == await b.api_calls("2026-11")
+        assert {"acme": 5} == await a.api_calls("2026-10")
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_reported_usage_keeps_the_last_value(store: Store) -> None:
+    """Reported usage is last-value per field and tenant."""
+    await store.set_reported_usage("acme", {"storage_used_gb": 1.5, "cases_created": 3}, 10.0)
+    await store.set_reported_usage("acme", {"cases_created": 4}, 11.0)
+    assert {"acme": {"storage_used_gb": 1.5, "cases_created": 4.0}} == await store.reported_usage()
