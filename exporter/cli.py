@@ -96,8 +96,9 @@ def _check_config(settings: Settings) -> int:
     config = load_config(settings)
     catalog = config.catalog
     print(
-        f"config OK ({catalog.version}): {len(catalog.plans)} plans, {len(catalog.tenants)} tenants, "
-        f"{len(catalog.regions)} regions, {len(catalog.features)} features; files: {', '.join(config.files)}"
+        f"config OK ({config.version}): {len(catalog.plans)} plans, {len(catalog.tenants)} tenants, "
+        f"{len(catalog.regions)} regions, {len(catalog.features)} features, "
+        f"{len(config.monitoring.rules)} alert rules; files: {', '.join(config.files)}"
     )
     return 0
 
