@@ -5,9 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from exporter.errors import SettingsError
+from exporter.store.alerts_sql import AckRecord
 from exporter.store.base import ApiKeyRecord, Store
 
-__all__ = ["ApiKeyRecord", "Store", "open_store"]
+__all__ = ["AckRecord", "ApiKeyRecord", "Store", "open_store"]
 
 
 async def open_store(url: str, *, migrate: bool = True) -> Store:
