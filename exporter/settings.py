@@ -43,6 +43,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     public_base_url: str | None = None
+    probe_api_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -69,6 +70,7 @@ class Settings:
             "max_body_bytes": _int(env, "MAX_BODY_BYTES", base.max_body_bytes),
             "log_level": env.get("LOG_LEVEL", base.log_level).upper(),
             "public_base_url": env.get("PUBLIC_BASE_URL") or None,
+            "probe_api_url": env.get("PROBE_API_URL") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)
