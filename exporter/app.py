@@ -7,21 +7,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporter import keys
-from exporter.api import admin, ofrep, tenant
+from exporter.active_users import ActiveUsers
+from exporter.alerting import AlertEngine
+from exporter.api import admin, monitoring, ofrep, tenant
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
 from exporter.api.problems import problems_middleware
 from exporter.auth import KeyRing
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigHolder, load_config
+from exporter.custom_metrics import CustomMetrics
 from exporter.errors import StoreError
+from exporter.probes import ProbeCollector, ProbeRunner, build_probes
 from exporter.quota import QuotaEnforcer
 from exporter.settings import Settings
 from exporter.store import Store, open_store
@@ -52,16 +57,68 @@ def create_app(
     app[keys.CLOCK] = clock
     app[keys.REGISTRY] = registry
     app[keys.CONFIG] = ConfigHolder(settings, config, registry=registry, clock=clock)
+    _monitoring_state(app)
 
     app.cleanup_ctx.append(_store_ctx(store))
     app.cleanup_ctx.append(_usage_ctx)
+    app.cleanup_ctx.append(_monitoring_ctx)
     if handle_signals:
         app.cleanup_ctx.append(_sighup_ctx)
 
     app.add_routes(admin.routes)
     app.add_routes(tenant.routes)
     app.add_routes(ofrep.routes)
+    app.add_routes(monitoring.routes)
     return app
+
+
+def _monitoring_state(app: web.Application) -> None:
+    """Collectors and the active-user hook, which exist from the start (no background work here)."""
+    registry, clock, holder = app[keys.REGISTRY], app[keys.CLOCK], app[keys.CONFIG]
+    app[keys.ACTIVE_USERS] = ActiveUsers(clock)
+    app.on_response_prepare.append(app[keys.ACTIVE_USERS].on_response_prepare)
+    app[keys.CUSTOM_METRICS] = CustomMetrics(registry, clock, lambda: holder.current.monitoring.custom_metrics)
+    app[keys.PROBE_RESULTS] = ProbeCollector()
+    registry.register(app[keys.PROBE_RESULTS])
+
+
+async def _monitoring_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The in-process evaluator and the self-probe, each on its own interval from monitoring.yml."""
+    holder = app[keys.CONFIG]
+    engine = AlertEngine(app[keys.REGISTRY], app[keys.CLOCK], lambda: holder.current.monitoring, app[keys.STORE])
+    app[keys.ALERTING] = engine
+    session = aiohttp.ClientSession()
+    probes = ProbeRunner(build_probes(app[keys.SETTINGS], holder.current.monitoring.probes, session),
+                         app[keys.PROBE_RESULTS])
+    app[keys.PROBES] = probes
+    await engine.tick()  # the window starts now; the first probe runs one interval after start
+
+    async def evaluate() -> None:
+        await engine.tick()
+        app[keys.CUSTOM_METRICS].prune()
+
+    tasks = [
+        asyncio.create_task(_every(lambda: holder.current.monitoring.evaluation_interval_ms, evaluate), name="alerts"),
+        asyncio.create_task(_every(lambda: holder.current.monitoring.probes.interval_ms, probes.run_once),
+                            name="probes"),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with suppress(asyncio.CancelledError):
+            await task
+    await session.close()
+
+
+async def _every(interval_ms: Callable[[], int], work: Callable[[], Awaitable[object]]) -> None:
+    """Run ``work`` every interval (re-read each time, so a reload applies); an error never stops the loop."""
+    while True:
+        await asyncio.sleep(interval_ms() / 1000)
+        try:
+            await work()
+        except Exception:
+            log.exception("background monitoring work failed; retrying at the next interval")
 
 
 def _store_ctx(injected: Store | None):  # type: ignore[no-untyped-def]

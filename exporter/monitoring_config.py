@@ -134,7 +134,7 @@ class _ProbesSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 class _CustomSpec(msgspec.Struct, forbid_unknown_fields=True):
     max_series_per_tenant: int = 1000
-    max_series_total: int = 100_000
+    max_series_total: int = 20_000
     max_labels: int = 16
     series_ttl: str = "1h"
     max_sample_age: str = "1h"

@@ -1,0 +1,230 @@
+"""Custom metrics posted by tenants' services, exported on ``/metrics`` with their tags as labels.
+
+``{"name": "case_processing_time", "value": 234, "tags": {"case_type": "fraud"}}`` from tenant
+``acme`` becomes ``tenant_exporter_custom_case_processing_time{case_type="fraud",tenant="acme"} 234``
+(a gauge: the latest value of each series). The prefix keeps tenants out of every other metric's
+name space; ``tenant`` always comes from the API key, never from the body.
+
+Nothing is silently dropped: a sample is recorded, or refused with a 4xx that says why, and
+counted in ``tenant_exporter_custom_samples_rejected_total{tenant,reason}``. Memory is bounded:
+at most ``max_series_per_tenant`` series per tenant and ``max_series_total`` overall (past
+either, new series get 429 while existing ones still update), at most ``max_labels`` tags of at
+most 1 KiB together, and a series not updated for ``series_ttl`` stops being exported.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter.clock import Clock
+from exporter.errors import Conflict, TooManyRequests, ValidationFailed
+from exporter.monitoring_config import CustomMetricLimits
+
+PREFIX: Final = "tenant_exporter_custom_"
+REASONS: Final = ("invalid_body", "invalid_name", "invalid_labels", "invalid_value", "invalid_timestamp",
+                  "out_of_order", "series_limit")
+MAX_NAME_LENGTH: Final = 100
+MAX_TAG_BYTES: Final = 1024
+_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")  # no colons: they are for recording rules
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_RESERVED_SUFFIXES: Final = ("_total", "_created", "_count", "_sum", "_bucket", "_info", "_gcount", "_gsum")
+_RESERVED_LABELS: Final = frozenset({"tenant", "job", "instance", "le", "quantile"})
+# our own families under the prefix; a custom name must not shadow them
+_OWN: Final = frozenset({"series", "series_limit", "samples_rejected", "samples_recorded"})
+
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    name: str
+    exported_as: str
+    value: float
+    labels: dict[str, str]
+    timestamp: float
+
+
+@dataclass(slots=True)
+class _Series:
+    value: float
+    timestamp: float
+    updated_at: float
+
+
+class CustomMetrics(Collector):
+    def __init__(self, registry: CollectorRegistry, clock: Clock, limits: Callable[[], CustomMetricLimits]) -> None:
+        self._clock = clock
+        self._limits = limits
+        self._lock = threading.Lock()  # collect() may run on a rendering thread
+        self._series: dict[str, dict[tuple[str, Labels], _Series]] = {}
+        self._total = 0
+        self.rejected = Counter(
+            "tenant_exporter_custom_samples_rejected_total",
+            "Custom metric samples refused, by tenant and reason (each was answered with a 4xx).",
+            ["tenant", "reason"], registry=registry,
+        )
+        self.recorded = Counter("tenant_exporter_custom_samples_recorded_total", "Custom metric samples recorded.",
+                                ["tenant"], registry=registry)
+        registry.register(self)
+
+    def reject(self, tenant_id: str, reason: str) -> None:
+        self.rejected.labels(tenant_id, reason).inc()
+
+    def record(self, tenant_id: str, name: str, value: float, tags: Mapping[str, str],
+               timestamp: str | None) -> Recorded:
+        """Validate and store one sample; raise a 4xx ProblemError (and count it) when refused."""
+        limits, now = self._limits(), self._clock.now()
+        try:
+            self._check_name(name)
+            labels = self._check_tags(tags, limits)
+            if not math.isfinite(value):
+                raise _Refused("invalid_value", "value must be a finite number")
+            at = self._check_timestamp(timestamp, now, limits)
+            return self._store(tenant_id, name, labels, value, at, now, limits)
+        except _Refused as e:
+            self.reject(tenant_id, e.reason)
+            raise e.problem from None
+
+    @staticmethod
+    def _check_name(name: str) -> None:
+        if len(name) > MAX_NAME_LENGTH or not _NAME.match(name):
+            raise _Refused("invalid_name", f"name must match [a-zA-Z_][a-zA-Z0-9_]* (at most {MAX_NAME_LENGTH} "
+                                           f"characters, no colons); got {name!r}", "/name")
+        if name.endswith(_RESERVED_SUFFIXES) or name in _OWN or name.startswith("__"):
+            raise _Refused("invalid_name", f"name {name!r} is reserved (suffixes {', '.join(_RESERVED_SUFFIXES)} "
+                                           "and the service's own names)", "/name")
+
+    @staticmethod
+    def _check_tags(tags: Mapping[str, str], limits: CustomMetricLimits) -> Labels:
+        if len(tags) > limits.max_labels:
+            raise _Refused("invalid_labels", f"at most {limits.max_labels} tags", "/tags")
+        size = 0
+        for key, val in tags.items():
+            if not _LABEL.match(key) or key.startswith("__") or key in _RESERVED_LABELS:
+                raise _Refused("invalid_labels", f"tag {key!r} is not a usable label name (it must match "
+                                                 "[a-zA-Z_][a-zA-Z0-9_]*, not start with __, and not be one of "
+                                                 f"{', '.join(sorted(_RESERVED_LABELS))})", f"/tags/{key}")
+            size += len(key.encode()) + len(val.encode())
+        if size > MAX_TAG_BYTES:
+            raise _Refused("invalid_labels", f"tags are larger than {MAX_TAG_BYTES} bytes together", "/tags")
+        return tuple(sorted(tags.items()))
+
+    @staticmethod
+    def _check_timestamp(text: str | None, now: float, limits: CustomMetricLimits) -> float:
+        if text is None:
+            return now
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            raise _Refused("invalid_timestamp", f"timestamp must be RFC 3339 with a time zone "
+                                                f"(2024-03-15T10:30:00Z); got {text!r}", "/timestamp")
+        at = parsed.timestamp()
+        if not now - limits.max_sample_age_ms / 1000 <= at <= now + limits.max_sample_future_ms / 1000:
+            raise _Refused("invalid_timestamp", f"timestamp {text} is outside the accepted range (from "
+                                                f"{limits.max_sample_age_ms // 1000} s ago to "
+                                                f"{limits.max_sample_future_ms // 1000} s ahead)", "/timestamp")
+        return at
+
+    def _store(self, tenant_id: str, name: str, labels: Labels, value: float, at: float, now: float,
+               limits: CustomMetricLimits) -> Recorded:
+        key = (name, labels)
+        with self._lock:
+            series = self._series.setdefault(tenant_id, {})
+            existing = series.get(key)
+            if existing is None:
+                self._make_room(tenant_id, series, now, limits)
+                self._total += 1
+                series[key] = _Series(value, at, now)
+            elif at < existing.timestamp:
+                raise _Refused("out_of_order", f"a newer sample of this series is recorded "
+                                               f"(timestamp {existing.timestamp}); send samples in order", "",
+                               status=409)
+            else:
+                existing.value, existing.timestamp, existing.updated_at = value, at, now
+        self.recorded.labels(tenant_id).inc()
+        return Recorded(name, PREFIX + name, value, dict(labels), at)
+
+    def _make_room(self, tenant_id: str, series: dict[tuple[str, Labels], _Series], now: float,
+                   limits: CustomMetricLimits) -> None:
+        """Expire idle series if at a cap; refuse the new series if still at it."""
+        if len(series) >= limits.max_series_per_tenant or self._total >= limits.max_series_total:
+            self._expire(now, limits)
+        per_tenant = len(series) >= limits.max_series_per_tenant
+        if per_tenant or self._total >= limits.max_series_total:
+            pool = series.values() if per_tenant else (s for t in self._series.values() for s in t.values())
+            retry = max(1, math.ceil(min(s.updated_at for s in pool) + limits.series_ttl_ms / 1000 - now))
+            cap = (f"tenant {tenant_id!r} has {len(series)} custom series, its limit" if per_tenant
+                   else f"the service holds {self._total} custom series, its limit")
+            raise _Refused("series_limit", f"{cap}; existing series still update, new ones are refused until "
+                                           f"one expires (after {limits.series_ttl_ms // 1000} s without update)",
+                           "", status=429, retry_after=retry)
+
+    def _expire(self, now: float, limits: CustomMetricLimits) -> None:
+        cutoff = now - limits.series_ttl_ms / 1000
+        for series in self._series.values():
+            stale = [key for key, s in series.items() if s.updated_at < cutoff]
+            for key in stale:
+                del series[key]
+            self._total -= len(stale)
+
+    def prune(self) -> None:
+        """Stop exporting series not updated for ``series_ttl`` (run periodically, in the background)."""
+        with self._lock:
+            self._expire(self._clock.now(), self._limits())
+
+    def count(self, tenant_id: str | None = None) -> int:
+        return self._total if tenant_id is None else len(self._series.get(tenant_id, {}))
+
+    def describe(self) -> list[Metric]:
+        return []  # dynamic names; registered without names so snapshots (restricted_registry) skip it
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            rows = [(tenant, name, labels, s.value) for tenant, series in self._series.items()
+                    for (name, labels), s in series.items()]
+            counts = {tenant: len(series) for tenant, series in self._series.items()}
+        families: dict[str, Metric] = {}
+        for tenant, name, labels, value in sorted(rows):
+            family = families.get(name)
+            if family is None:
+                family = families[name] = Metric(PREFIX + name, "Custom metric posted to "
+                                                 "/api/monitoring/metrics/custom (latest value).", "gauge")
+            family.add_sample(PREFIX + name, {**dict(labels), "tenant": tenant}, value)
+        yield from families.values()
+        series = GaugeMetricFamily("tenant_exporter_custom_series", "Custom metric series held, by tenant.",
+                                   labels=["tenant"])
+        for tenant, n in sorted(counts.items()):
+            series.add_metric([tenant], n)
+        yield series
+        limits = self._limits()
+        yield GaugeMetricFamily("tenant_exporter_custom_series_limit", "Custom metric series allowed per tenant.",
+                                value=limits.max_series_per_tenant)
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, detail: str, pointer: str = "", *, status: int = 422,
+                 retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        extra = {"reason": reason}
+        if status == 409:
+            self.problem: ValidationFailed | Conflict | TooManyRequests = Conflict(detail, slug="out-of-order",
+                                                                                  extra=extra)
+        elif status == 429:
+            self.problem = TooManyRequests(detail, slug="custom-series-limit", extra=extra,
+                                           headers={"Retry-After": str(retry_after or 1)})
+        else:
+            errors = [{"detail": detail, "pointer": f"#{pointer}"}]
+            self.problem = ValidationFailed(detail, slug="invalid-custom-metric", extra={**extra, "errors": errors})
