@@ -68,6 +68,10 @@ class CustomMetrics(Collector):
         self._lock = threading.Lock()  # collect() may run on a rendering thread
         self._series: dict[str, dict[tuple[str, Labels], _Series]] = {}
         self._total = 0
+        # No series can expire before this (a lower bound: updates only make series younger), so a
+        # flood of refused requests does not rescan every series each time.
+        self._next_expiry = math.inf
+        self._ttl_ms = 0
         self.rejected = Counter(
             "tenant_exporter_custom_samples_rejected_total",
             "Custom metric samples refused, by tenant and reason (each was answered with a 4xx).",
@@ -147,6 +151,7 @@ class CustomMetrics(Collector):
                 self._make_room(tenant_id, series, now, limits)
                 self._total += 1
                 series[key] = _Series(value, at, now)
+                self._next_expiry = min(self._next_expiry, now + limits.series_ttl_ms / 1000)
             elif at < existing.timestamp:
                 raise _Refused("out_of_order", f"a newer sample of this series is recorded "
                                                f"(timestamp {existing.timestamp}); send samples in order", "",
@@ -159,12 +164,12 @@ class CustomMetrics(Collector):
     def _make_room(self, tenant_id: str, series: dict[tuple[str, Labels], _Series], now: float,
                    limits: CustomMetricLimits) -> None:
         """Expire idle series if at a cap; refuse the new series if still at it."""
-        if len(series) >= limits.max_series_per_tenant or self._total >= limits.max_series_total:
+        at_cap = len(series) >= limits.max_series_per_tenant or self._total >= limits.max_series_total
+        if at_cap and (now >= self._next_expiry or limits.series_ttl_ms != self._ttl_ms):
             self._expire(now, limits)
         per_tenant = len(series) >= limits.max_series_per_tenant
         if per_tenant or self._total >= limits.max_series_total:
-            pool = series.values() if per_tenant else (s for t in self._series.values() for s in t.values())
-            retry = max(1, math.ceil(min(s.updated_at for s in pool) + limits.series_ttl_ms / 1000 - now))
+            retry = max(1, math.ceil(min(self._next_expiry, now + limits.series_ttl_ms / 1000) - now))
             cap = (f"tenant {tenant_id!r} has {len(series)} custom series, its limit" if per_tenant
                    else f"the service holds {self._total} custom series, its limit")
             raise _Refused("series_limit", f"{cap}; existing series still update, new ones are refused until "
@@ -172,12 +177,15 @@ class CustomMetrics(Collector):
                            "", status=429, retry_after=retry)
 
     def _expire(self, now: float, limits: CustomMetricLimits) -> None:
-        cutoff = now - limits.series_ttl_ms / 1000
+        ttl = limits.series_ttl_ms / 1000
+        oldest = math.inf
         for series in self._series.values():
-            stale = [key for key, s in series.items() if s.updated_at < cutoff]
+            stale = [key for key, s in series.items() if s.updated_at < now - ttl]
             for key in stale:
                 del series[key]
             self._total -= len(stale)
+            oldest = min(oldest, min((s.updated_at for s in series.values()), default=math.inf))
+        self._next_expiry, self._ttl_ms = oldest + ttl, limits.series_ttl_ms
 
     def prune(self) -> None:
         """Stop exporting series not updated for ``series_ttl`` (run periodically, in the background)."""

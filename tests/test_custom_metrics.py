@@ -120,6 +120,9 @@ async def test_series_cap_per_tenant_429_existing_series_update_and_expiry_frees
     service.clock.advance(601)  # every series has been idle for longer than series_ttl (10m)
     assert 200 == (await post(acme, "a3"))[0]
     assert 1.0 == service.registry.get_sample_value("tenant_exporter_custom_series", {"tenant": "acme"})
+    assert [200, 200, 429] == [(await post(acme, f"b{i}"))[0] for i in range(3)]  # full again
+    service.clock.advance(601)  # and the new series expire too
+    assert 200 == (await post(acme, "b2"))[0]
 
 
 async def test_out_of_order_samples_are_refused(make_service: ServiceFactory) -> None:
