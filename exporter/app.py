@@ -6,15 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import platform
 import signal
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
-from exporter import keys
-from exporter.api import admin, ofrep, tenant
+from exporter import __version__, keys, runtime
+from exporter.api import admin, ofrep, tenant, testing
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
 from exporter.api.problems import problems_middleware
@@ -22,10 +31,14 @@ from exporter.auth import KeyRing
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigHolder, load_config
 from exporter.errors import StoreError
+from exporter.exposition import MetricsRenderer, metrics_handler
 from exporter.quota import QuotaEnforcer
 from exporter.settings import Settings
 from exporter.store import Store, open_store
+from exporter.system import LoopLagMonitor, SystemCollector
+from exporter.telemetry import HttpMetrics, telemetry_middleware
 from exporter.usage import UsageTracker
+from exporter.usage_metrics import UsageCollector
 
 log = logging.getLogger(__name__)
 
@@ -38,30 +51,102 @@ def create_app(
     store: Store | None = None,
     config: Config | None = None,
     handle_signals: bool = False,
+    tune_runtime: bool = False,
 ) -> web.Application:
-    """Build the service. Raises ConfigError when the config files are invalid."""
+    """Build the service. Raises ConfigError when the config files are invalid.
+
+    ``handle_signals`` (SIGHUP reload) and ``tune_runtime`` (GIL switch interval, gc freeze) are
+    for the process that ``tenant-exporter serve`` runs, not for an app embedded in tests.
+    """
     registry = registry if registry is not None else CollectorRegistry()
     clock = clock if clock is not None else SystemClock()
     config = config if config is not None else load_config(settings)
 
-    app = web.Application(
-        client_max_size=settings.max_body_bytes,
-        middlewares=[cors_middleware(settings.cors_origins), problems_middleware, access_middleware],
-    )
+    middlewares: list[Any] = [problems_middleware, access_middleware]
+    if settings.cors_origins:
+        middlewares.insert(0, cors_middleware(settings.cors_origins))
+    if settings.metrics_enabled:
+        http_metrics = HttpMetrics(registry, max_series=settings.metrics_max_series)
+        middlewares.insert(0, telemetry_middleware(http_metrics, settings.metrics_exclude_paths))
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.REGISTRY] = registry
     app[keys.CONFIG] = ConfigHolder(settings, config, registry=registry, clock=clock)
+    _register_collectors(app, registry)
 
     app.cleanup_ctx.append(_store_ctx(store))
     app.cleanup_ctx.append(_usage_ctx)
+    app.cleanup_ctx.append(_resources_ctx)
+    app.cleanup_ctx.append(_metrics_ctx)
     if handle_signals:
         app.cleanup_ctx.append(_sighup_ctx)
+    if tune_runtime:
+        runtime.tune_process()
+        app.on_startup.append(runtime.freeze_heap)
 
     app.add_routes(admin.routes)
     app.add_routes(tenant.routes)
     app.add_routes(ofrep.routes)
+    if settings.enable_test_routes:
+        app.add_routes(testing.routes)
+    if settings.metrics_port is None:
+        app.router.add_get("/metrics", metrics_handler(app[keys.RENDERER], settings.metrics_token))
     return app
+
+
+def _register_collectors(app: web.Application, registry: CollectorRegistry) -> None:
+    # `_created` samples double every counter and histogram in the text format, and Prometheus
+    # stores them as separate gauges; like the Go client, leave them out.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    build = Gauge("tenant_exporter_build_info", "Version of tenant-exporter and of Python (value is always 1).",
+                  ["version", "python_version"], registry=registry)
+    build.labels(__version__, platform.python_version()).set(1)
+    app[keys.SYSTEM] = SystemCollector()
+    app[keys.USAGE_METRICS] = UsageCollector()
+    registry.register(app[keys.SYSTEM])
+    registry.register(app[keys.USAGE_METRICS])
+    app[keys.RENDERER] = MetricsRenderer(registry)
+
+
+async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Serve /metrics on the main listener, or on its own port when METRICS_PORT is set."""
+    settings, renderer = app[keys.SETTINGS], app[keys.RENDERER]
+    runner: web.AppRunner | None = None
+    if settings.metrics_port is not None:
+        metrics_app = web.Application()
+        metrics_app.router.add_get("/metrics", metrics_handler(renderer, settings.metrics_token))
+        runner = web.AppRunner(metrics_app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.metrics_port).start()
+    yield
+    if runner is not None:
+        await runner.cleanup()
+    renderer.close()
+
+
+async def _resources_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sample host and process resources and watch event-loop lag, in the background."""
+    settings, system = app[keys.SETTINGS], app[keys.SYSTEM]
+    lag = LoopLagMonitor(app[keys.REGISTRY], settings.loop_lag_interval)
+    system.sample()
+
+    async def sample_forever() -> None:
+        while True:
+            await asyncio.sleep(settings.system_sample_interval)
+            system.sample()
+
+    tasks = [asyncio.create_task(sample_forever(), name="system-sampler"),
+             asyncio.create_task(lag.run(), name="loop-lag")]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 def _store_ctx(injected: Store | None):  # type: ignore[no-untyped-def]
@@ -84,6 +169,7 @@ async def _usage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.KEYRING] = keyring
     app[keys.USAGE] = usage
     app[keys.QUOTA] = QuotaEnforcer(usage, clock)
+    app[keys.USAGE_METRICS].refresh(app[keys.CONFIG].current.catalog, usage)
     task = asyncio.create_task(_housekeeping(app), name="usage-flush")
     yield
     task.cancel()
@@ -111,6 +197,7 @@ async def _flush(app: web.Application) -> None:
         await app[keys.STORE].touch_api_keys(app[keys.KEYRING].take_last_used())
     except StoreError as e:
         log.warning("usage flush failed (counts kept in memory, retrying): %s", e)
+    app[keys.USAGE_METRICS].refresh(app[keys.CONFIG].current.catalog, app[keys.USAGE])
 
 
 async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -81,7 +81,7 @@ def _serve(settings: Settings) -> int:
 
     from exporter.app import create_app
 
-    app = create_app(settings, handle_signals=True)
+    app = create_app(settings, handle_signals=True, tune_runtime=True)
     logging.getLogger("exporter").info(
         "tenant-exporter %s on http://%s:%d (config %s, store %s)", __version__, settings.host,
         settings.port, settings.config_dir, settings.database_url.split("@")[-1],

@@ -10,10 +10,13 @@ from prometheus_client import CollectorRegistry
 from exporter.auth import KeyRing
 from exporter.clock import Clock
 from exporter.config import ConfigHolder
+from exporter.exposition import MetricsRenderer
 from exporter.quota import QuotaEnforcer
 from exporter.settings import Settings
 from exporter.store import Store
+from exporter.system import SystemCollector
 from exporter.usage import UsageTracker
+from exporter.usage_metrics import UsageCollector
 
 SETTINGS: Final = web.AppKey("settings", Settings)
 CLOCK: Final = web.AppKey("clock", Clock)
@@ -23,3 +26,6 @@ STORE: Final = web.AppKey("store", Store)
 KEYRING: Final = web.AppKey("keyring", KeyRing)
 USAGE: Final = web.AppKey("usage", UsageTracker)
 QUOTA: Final = web.AppKey("quota", QuotaEnforcer)
+SYSTEM: Final = web.AppKey("system", SystemCollector)
+USAGE_METRICS: Final = web.AppKey("usage_metrics", UsageCollector)
+RENDERER: Final = web.AppKey("renderer", MetricsRenderer)

@@ -38,6 +38,11 @@ class Settings:
     metrics_token: str | None = None
     metrics_port: int | None = None
     metrics_exclude_paths: tuple[str, ...] = ("/metrics",)
+    metrics_enabled: bool = True
+    metrics_max_series: int = 2000
+    system_sample_interval: float = 2.0
+    loop_lag_interval: float = 0.1
+    enable_test_routes: bool = False
     usage_flush_interval: float = 5.0
     key_refresh_interval: float = 10.0
     max_body_bytes: int = 1024 * 1024
@@ -64,6 +69,11 @@ class Settings:
             "metrics_token": env.get("METRICS_TOKEN") or None,
             "metrics_port": _int(env, "METRICS_PORT", None),
             "metrics_exclude_paths": _csv(env.get("METRICS_EXCLUDE_PATHS", "/metrics")),
+            "metrics_enabled": _bool(env, "METRICS_ENABLED", base.metrics_enabled),
+            "metrics_max_series": _int(env, "METRICS_MAX_SERIES", base.metrics_max_series),
+            "system_sample_interval": _float(env, "SYSTEM_SAMPLE_INTERVAL", base.system_sample_interval),
+            "loop_lag_interval": _float(env, "LOOP_LAG_INTERVAL", base.loop_lag_interval),
+            "enable_test_routes": _bool(env, "ENABLE_TEST_ROUTES", base.enable_test_routes),
             "usage_flush_interval": _float(env, "USAGE_FLUSH_INTERVAL", base.usage_flush_interval),
             "key_refresh_interval": _float(env, "KEY_REFRESH_INTERVAL", base.key_refresh_interval),
             "max_body_bytes": _int(env, "MAX_BODY_BYTES", base.max_body_bytes),
@@ -76,6 +86,17 @@ class Settings:
 
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (use true or false)")
 
 
 def _int(env: Mapping[str, str], name: str, default: int | None) -> Any:
