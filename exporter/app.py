@@ -23,9 +23,10 @@ from prometheus_client import (
 )
 
 from exporter import __version__, keys, runtime
-from exporter.api import admin, ofrep, tenant, testing
+from exporter.api import admin, docs, ofrep, tenant, testing
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
+from exporter.api.openapi import build_spec
 from exporter.api.problems import problems_middleware
 from exporter.auth import KeyRing
 from exporter.clock import Clock, SystemClock
@@ -92,7 +93,14 @@ def create_app(
         app.add_routes(testing.routes)
     if settings.metrics_port is None:
         app.router.add_get("/metrics", metrics_handler(app[keys.RENDERER], settings.metrics_token))
+    app.add_routes(docs.routes)
+    app.on_startup.append(_describe)
     return app
+
+
+async def _describe(app: web.Application) -> None:
+    """Build the OpenAPI description once; a route without one stops the start here."""
+    app[docs.SPEC] = build_spec(app)
 
 
 def _register_collectors(app: web.Application, registry: CollectorRegistry) -> None:

@@ -26,6 +26,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from exporter.api.openapi import operation
 from exporter.errors import Unauthorized
 
 GZIP_LEVEL: Final = 1
@@ -140,6 +141,9 @@ def _float(raw: str) -> float:
 def metrics_handler(renderer: MetricsRenderer, token: str | None) -> Callable[[web.Request], Any]:
     expected = f"Bearer {token}".encode() if token else None
 
+    @operation(content_type="text/plain; version=0.0.4", query={"name[]": "only these metric names (repeatable)"},
+               headers={"Accept": "application/openmetrics-text; version=1.0.0 for OpenMetrics",
+                        "Accept-Encoding": "gzip for a compressed answer"}, tags=("metrics",))
     async def handle_metrics(request: web.Request) -> web.Response:
         """Prometheus exposition (text 0.0.4, text 1.0.0 or OpenMetrics by ``Accept``; gzip; ``name[]``)."""
         if expected is not None and not hmac.compare_digest(

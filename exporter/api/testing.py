@@ -11,6 +11,7 @@ import asyncio
 from aiohttp import web
 
 from exporter.api.json import json_response
+from exporter.api.openapi import operation
 from exporter.api.problems import problem_response
 from exporter.errors import BadRequest
 
@@ -18,6 +19,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/-/test/sleep")
+@operation(query={"seconds": "how long to wait (0-30)"}, errors=(400,), tags=("testing",))
 async def sleep(request: web.Request) -> web.Response:
     """Answer 200 after ``seconds`` (0..30)."""
     try:
@@ -31,6 +33,7 @@ async def sleep(request: web.Request) -> web.Response:
 
 
 @routes.get("/-/test/status/{code:[0-9]{3}}")
+@operation(status=500, errors=(400,), tags=("testing",))
 async def status(request: web.Request) -> web.Response:
     """Answer with the given status (400-599) as problem+json."""
     code = int(request.match_info["code"])
