@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from exporter import keys
+from exporter.api.openapi import operation
 from exporter.telemetry import DURATION_BUCKETS
 from tests.conftest import Service
 from tests.metrics_helpers import series, value
@@ -92,10 +93,14 @@ async def test_exceptions_count_as_500_and_disconnects_as_499(aiohttp_client, da
     from exporter.app import create_app
     from exporter.settings import Settings
 
+    @operation(content_type="text/plain")
     async def boom(request: web.Request) -> web.Response:
+        """A handler with a bug."""
         raise RuntimeError("bug")
 
+    @operation(content_type="text/plain")
     async def slow(request: web.Request) -> web.Response:
+        """A handler slower than the client's patience."""
         await asyncio.sleep(0.3)
         return web.Response(text="late")
 
