@@ -71,7 +71,7 @@ async def _context(request: web.Request) -> None:
 
 @routes.post("/ofrep/v1/evaluate/flags/{key}")
 @requires()
-@operation(EvaluationSuccess, tags=("ofrep",), errors=(404,))
+@operation(EvaluationSuccess, tags=("ofrep",), alternatives={404: EvaluationFailure})
 async def evaluate_flag(request: web.Request) -> web.Response:
     """Evaluate one flag (a tenant feature) for the caller's tenant."""
     await _context(request)
@@ -85,7 +85,8 @@ async def evaluate_flag(request: web.Request) -> web.Response:
 
 @routes.post("/ofrep/v1/evaluate/flags")
 @requires()
-@operation(BulkEvaluation, tags=("ofrep",), headers={"If-None-Match": "ETag of a previous answer: 304 if unchanged"})
+@operation(BulkEvaluation, tags=("ofrep",), headers={"If-None-Match": "ETag of a previous answer: 304 if unchanged"},
+           alternatives={304: None})
 async def evaluate_flags(request: web.Request) -> web.Response:
     """Evaluate every flag at once; ``If-None-Match`` with the last ``ETag`` answers 304."""
     await _context(request)

@@ -51,15 +51,23 @@ class Operation:
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
+    path_patterns: Mapping[str, str] = field(default_factory=dict)
+    alternatives: Mapping[int, Any] = field(default_factory=dict)
 
 
 def operation(
     response: Any = None, *, body: type | None = None, status: int = 200, content_type: str = "application/json",
     query: Mapping[str, str] | None = None, errors: tuple[int, ...] = (), tags: tuple[str, ...] = (),
-    headers: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None, path_patterns: Mapping[str, str] | None = None,
+    alternatives: Mapping[int, Any] | None = None,
 ) -> Callable[[H], H]:
-    """Describe a handler's body, answer, query parameters and extra error statuses."""
-    op = Operation(response, body, status, content_type, dict(query or {}), errors, tags, dict(headers or {}))
+    """Describe a handler's body, answer, parameters (with path patterns) and other statuses.
+
+    ``errors`` are statuses answered with problem+json; ``alternatives`` are other answers with
+    their own JSON model (or None for an empty body, such as 304).
+    """
+    op = Operation(response, body, status, content_type, dict(query or {}), errors, tags, dict(headers or {}),
+                   dict(path_patterns or {}), dict(alternatives or {}))
 
     def mark(handler: H) -> H:
         setattr(handler, _SPEC_ATTR, op)
@@ -107,7 +115,7 @@ def build_spec(app: web.Application, *, title: str = "tenant-exporter") -> dict[
         }
         if description.strip():
             entry["description"] = description.strip()
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+        params = [{"name": n, "in": "path", "required": True, "schema": _path_schema(op, n)}
                   for n in _PARAM.findall(path)]
         params += [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
                    for n, d in op.query.items()]
@@ -140,6 +148,11 @@ def build_spec(app: web.Application, *, title: str = "tenant-exporter") -> dict[
         },
         "security": [{"bearerAuth": []}],
     }
+
+
+def _path_schema(op: Operation, name: str) -> dict[str, Any]:
+    pattern = op.path_patterns.get(name)
+    return {"type": "string", "pattern": pattern} if pattern else {"type": "string", "minLength": 1}
 
 
 def _name(model: Any) -> str:
@@ -185,4 +198,10 @@ def _responses(op: Operation, roles: frozenset[str] | None, models: set[Any]) ->
     for status in op.errors:
         out[str(status)] = _problem({400: "Bad request", 404: "Not found", 409: "Conflict",
                                      503: "The database is unavailable"}.get(status, "Error"))
+    for status, model in op.alternatives.items():
+        alt: dict[str, Any] = {"description": {304: "Not modified"}.get(status, model.__name__ if model else "")}
+        if model is not None:
+            models.add(model)
+            alt["content"] = {"application/json": {"schema": _ref(model)}}
+        out[str(status)] = alt
     return dict(sorted(out.items()))

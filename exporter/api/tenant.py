@@ -12,8 +12,7 @@ from exporter.api.openapi import operation, read_body
 from exporter.auth import TENANT, requires
 from exporter.catalog import Region, Tenant
 from exporter.clock import isoformat
-from exporter.errors import ValidationFailed
-from exporter.regions import regional_url
+from exporter.regions import FEATURE_PATH_PATTERN, regional_url
 from exporter.usage import UsageTracker
 
 routes = web.RouteTableDef()
@@ -115,14 +114,16 @@ async def get_usage(request: web.Request) -> web.Response:
 @requires("service")
 @operation(m.UsageOut, body=m.UsageReport, errors=(503,))
 async def put_usage(request: web.Request) -> web.Response:
-    """Report storage, team members and cases (role ``service``); answers the updated usage."""
+    """Report storage, team members and cases (role service); answers the updated usage.
+
+    Any subset of the three fields; fields left out keep their last reported value.
+    """
     report: m.UsageReport = await read_body(request)
     values = {k: float(v) for k, v in msgspec.structs.asdict(report).items() if v is not None}
-    if not values:
-        raise ValidationFailed(f"report at least one of: {', '.join(m.UsageReport.__struct_fields__)}")
     tenant = request[TENANT]
     usage = request.app[keys.USAGE]
-    await usage.report(tenant.id, values)
+    if values:  # an empty report changes nothing and answers the current usage
+        await usage.report(tenant.id, values)
     return json_response(usage_body(tenant, usage))
 
 
@@ -142,7 +143,7 @@ async def get_compliance(request: web.Request) -> web.Response:
 
 @routes.get("/api/tenant/region/{feature_path:.*}")
 @requires()
-@operation(m.RegionalEndpoint, errors=(400,))
+@operation(m.RegionalEndpoint, errors=(400,), path_patterns={"feature_path": FEATURE_PATH_PATTERN})
 async def get_regional_endpoint(request: web.Request) -> web.Response:
     """The regional URL for a feature path, for data residency (``getApiBaseUrl()``)."""
     tenant = request[TENANT]
