@@ -14,10 +14,14 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporter import keys
-from exporter.api import admin, ofrep, tenant
+from exporter.api import admin, audit, ofrep, tenant
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
 from exporter.api.problems import problems_middleware
+from exporter.audit import Actor
+from exporter.audit_actions import config_reload
+from exporter.audit_recorder import AuditLog, AuthFailureSampler
+from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigHolder, load_config
@@ -54,6 +58,7 @@ def create_app(
     app[keys.CONFIG] = ConfigHolder(settings, config, registry=registry, clock=clock)
 
     app.cleanup_ctx.append(_store_ctx(store))
+    app.cleanup_ctx.append(_audit_ctx)
     app.cleanup_ctx.append(_usage_ctx)
     if handle_signals:
         app.cleanup_ctx.append(_sighup_ctx)
@@ -61,6 +66,7 @@ def create_app(
     app.add_routes(admin.routes)
     app.add_routes(tenant.routes)
     app.add_routes(ofrep.routes)
+    app.add_routes(audit.routes)
     return app
 
 
@@ -73,6 +79,22 @@ def _store_ctx(injected: Store | None):  # type: ignore[no-untyped-def]
             await store.close()
 
     return ctx
+
+
+async def _audit_ctx(app: web.Application) -> AsyncIterator[None]:
+    store, clock, registry, settings = app[keys.STORE], app[keys.CLOCK], app[keys.REGISTRY], app[keys.SETTINGS]
+    audit_log = AuditLog(store, clock, registry)
+    app[keys.AUDIT] = audit_log
+    app[keys.AUTH_FAILURES] = AuthFailureSampler(audit_log, clock, registry)
+    maintenance = AuditMaintenance(store, clock, registry, settings, lambda: app[keys.CONFIG].current.catalog)
+    app[keys.AUDIT_MAINTENANCE] = maintenance
+    audit_log.start()
+    task = asyncio.create_task(maintenance.run_forever(), name="audit-maintenance")
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    await audit_log.stop()  # commits what is queued
 
 
 async def _usage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -117,8 +139,13 @@ async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[object]] = set()
 
+    async def reload() -> None:
+        result = await app[keys.CONFIG].reload()
+        with suppress(StoreError):  # logged by the audit writer; the reload itself stands
+            await app[keys.AUDIT].record(config_reload(result, Actor.system("signal:SIGHUP")))
+
     def on_sighup() -> None:
-        task = asyncio.create_task(app[keys.CONFIG].reload())
+        task = asyncio.create_task(reload())
         pending.add(task)
         task.add_done_callback(pending.discard)
 

@@ -7,6 +7,8 @@ from typing import Final
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from exporter.audit_recorder import AuditLog, AuthFailureSampler
+from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
 from exporter.clock import Clock
 from exporter.config import ConfigHolder
@@ -23,3 +25,6 @@ STORE: Final = web.AppKey("store", Store)
 KEYRING: Final = web.AppKey("keyring", KeyRing)
 USAGE: Final = web.AppKey("usage", UsageTracker)
 QUOTA: Final = web.AppKey("quota", QuotaEnforcer)
+AUDIT: Final = web.AppKey("audit", AuditLog)
+AUTH_FAILURES: Final = web.AppKey("auth_failures", AuthFailureSampler)
+AUDIT_MAINTENANCE: Final = web.AppKey("audit_maintenance", AuditMaintenance)

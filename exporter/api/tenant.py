@@ -6,8 +6,11 @@ import msgspec
 from aiohttp import web
 
 from exporter import keys
+from exporter.api import auditing
 from exporter.api import tenant_models as m
 from exporter.api.json import json_response, read_json
+from exporter.audit import Target
+from exporter.audit_actions import USAGE_REPORT
 from exporter.auth import TENANT, requires
 from exporter.catalog import Region, Tenant
 from exporter.clock import isoformat
@@ -116,6 +119,7 @@ async def put_usage(request: web.Request) -> web.Response:
     tenant = request[TENANT]
     usage = request.app[keys.USAGE]
     await usage.report(tenant.id, values)
+    await auditing.record(request, USAGE_REPORT, target=Target("usage", tenant.id), details={"values": values})
     return json_response(usage_body(tenant, usage))
 
 

@@ -1,0 +1,89 @@
+"""Audit-log API: ``/api/audit-logs/`` (list), ``search``, ``export`` (streamed), ``verify``.
+
+Admins read their own tenant's log; operators read every tenant's (and the platform's), or one
+chosen with ``tenant=`` or ``X-Tenant-ID``. Viewers and services get 403.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from exporter import audit_chain, audit_export, audit_query, keys
+from exporter.api import auditing
+from exporter.api.audit_models import AuditPage, VerifyOut, chain_out
+from exporter.api.json import json_response
+from exporter.audit import PLATFORM
+from exporter.auth import PRINCIPAL, requires
+
+routes = web.RouteTableDef()
+
+
+def _tenants(request: web.Request) -> tuple[str, ...] | None:
+    return audit_query.scope(request[PRINCIPAL], request.query.get("tenant"), request.headers.get("X-Tenant-ID"))
+
+
+async def _page(request: web.Request) -> web.Response:
+    flt = audit_query.parse_filter(request.query, _tenants(request))
+    wanted = audit_query.parse_page(request.query)
+    page = await audit_query.read_page(request.app[keys.STORE], flt, wanted)
+    body = AuditPage(
+        data=[audit_export.view(r) for r in page.records], has_more=page.has_more, next_cursor=page.next_cursor,
+        limit=wanted.limit, page=wanted.page, page_size=wanted.limit if wanted.page is not None else None,
+    )
+    headers = {}
+    if page.next_cursor is not None:
+        query = {k: v for k, v in request.query.items() if k not in audit_query.PAGE_PARAMS}
+        query |= {"limit": str(wanted.limit), "cursor": page.next_cursor}
+        headers["Link"] = f'<{request.path}?{urlencode(query)}>; rel="next"'
+    return json_response(body, headers=headers)
+
+
+@routes.get("/api/audit-logs/")
+@routes.get("/api/audit-logs")
+@requires("admin")
+async def list_events(request: web.Request) -> web.Response:
+    """Audit events, newest first: ``limit`` + ``cursor`` (or the seed's ``page`` + ``page_size``)."""
+    return await _page(request)
+
+
+@routes.get("/api/audit-logs/search")
+@requires("admin")
+async def search_events(request: web.Request) -> web.Response:
+    """Events matching actor, action (prefix), target, outcome, since/until, request_id and ``q``."""
+    return await _page(request)
+
+
+@routes.get("/api/audit-logs/export")
+@requires("admin")
+async def export_events(request: web.Request) -> web.StreamResponse:
+    """The matching events as CSV or JSON Lines, oldest first, streamed in constant memory."""
+    fmt = audit_export.parse_format(request.query.get("format", "jsonl"))
+    tenants = _tenants(request)
+    flt = audit_query.parse_filter(request.query, tenants, allowed=(*audit_query.FILTER_PARAMS, "format"))
+    filters = {k: v for k, v in request.query.items() if k in audit_query.FILTER_PARAMS}
+    await auditing.record(request, "audit_log.export", details={"format": fmt, "filters": filters},
+                          tenant_id=tenants[0] if tenants and len(tenants) == 1 else PLATFORM)
+    name = audit_export.filename(tenants, fmt, request.app[keys.CLOCK].now())
+    response = web.StreamResponse(headers={
+        "Content-Type": audit_export.FORMATS[fmt],
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store",
+    })
+    await response.prepare(request)
+    async for chunk in audit_export.stream(request.app[keys.STORE], flt, fmt):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+@routes.get("/api/audit-logs/verify")
+@requires("admin")
+async def verify(request: web.Request) -> web.Response:
+    """Walk the hash chain(s) in scope; name the first broken row of each."""
+    audit_query.parse_filter(request.query, None, allowed=("tenant",))
+    results = await audit_chain.verify_tenants(
+        request.app[keys.STORE], _tenants(request), key=request.app[keys.SETTINGS].audit_checkpoint_key
+    )
+    return json_response(VerifyOut(all(v.ok for v in results), [chain_out(v) for v in results]))
