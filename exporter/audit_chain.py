@@ -81,16 +81,17 @@ def checkpoint_valid(key: bytes, cp: StoredCheckpoint) -> bool:
     return _valid(cp.signature, sign_checkpoint(key, cp.tenant_id, cp.seq, cp.hash, cp.time))
 
 
-def write_checkpoint_file(path: Path, checkpoints: list[StoredCheckpoint]) -> None:
+def checkpoint_document(checkpoints: list[StoredCheckpoint]) -> str:
+    """The JSON ``audit checkpoint`` writes and ``audit verify --checkpoint`` reads."""
     body = {"format": CHAIN_FORMAT, "checkpoints": [
         {"tenant_id": c.tenant_id, "seq": c.seq, "hash": c.hash, "time": c.time, "signature": c.signature}
         for c in checkpoints
     ]}
-    path.write_text(json.dumps(body, indent=2) + "\n")
+    return json.dumps(body, indent=2) + "\n"
 
 
 def read_checkpoint_file(path: Path) -> dict[str, StoredCheckpoint]:
-    """Checkpoints by tenant from a file ``write_checkpoint_file`` wrote; ValueError if unreadable."""
+    """Checkpoints by tenant from a ``checkpoint_document`` file; ValueError if unreadable."""
     try:
         body = json.loads(path.read_text())
         items = body["checkpoints"]

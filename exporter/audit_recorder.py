@@ -49,6 +49,8 @@ class AuditLog:
         self._max_batch = max_batch
         self._queue: list[tuple[AuditRecord, _Waiter]] = []
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._events = Counter(
@@ -85,6 +87,10 @@ class AuditLog:
         self._enqueue(draft, waiter)
         return await asyncio.shield(waiter)
 
+    async def flush(self) -> None:
+        """Return once every event queued so far has been committed (or has failed)."""
+        await self._idle.wait()
+
     def submit(self, draft: EventDraft) -> None:
         """Queue ``draft`` without waiting (best effort: for events no answer depends on)."""
         self._enqueue(draft, None)
@@ -93,6 +99,7 @@ class AuditLog:
         if self._task is None or self._task.done():
             raise RuntimeError("the audit writer is not running")
         self._queue.append((to_record(draft, self._clock.now()), waiter))
+        self._idle.clear()
         self._wake.set()
 
     async def _run(self) -> None:
@@ -102,6 +109,7 @@ class AuditLog:
             while self._queue:
                 batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
                 await self._commit(batch)
+            self._idle.set()
             if self._stopping:
                 return
 

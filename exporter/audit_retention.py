@@ -30,7 +30,7 @@ from exporter.audit import PLATFORM
 from exporter.audit_chain import make_checkpoint, sign_anchor
 from exporter.catalog import Catalog
 from exporter.clock import Clock
-from exporter.errors import StoreError
+from exporter.errors import ArchiveError, StoreError
 from exporter.settings import Settings
 from exporter.store import AuditRecord, Store, StoredCheckpoint
 
@@ -136,7 +136,10 @@ class AuditMaintenance:
 
     async def _archive(self, tenant_id: str, records: Sequence[AuditRecord]) -> None:
         assert self._settings.audit_archive_dir is not None
-        await asyncio.to_thread(write_archive, self._settings.audit_archive_dir, tenant_id, records)
+        try:
+            await asyncio.to_thread(write_archive, self._settings.audit_archive_dir, tenant_id, records)
+        except OSError as e:  # not the store's failure: keep it apart from StoreUnavailable
+            raise ArchiveError(f"cannot archive audit events of {tenant_id} to {e.filename}: {e.strerror}") from e
 
     async def run_forever(self) -> None:
         """Checkpoint every ``AUDIT_CHECKPOINT_INTERVAL`` s, retention every ``AUDIT_RETENTION_INTERVAL`` s."""
@@ -148,7 +151,7 @@ class AuditMaintenance:
                     next_retention = loop.time() + self._settings.audit_retention_interval
                     await self.run_retention()
                 await self.checkpoint()
-            except (StoreError, OSError) as e:
+            except (StoreError, ArchiveError) as e:
                 log.warning("audit maintenance failed (retrying next round): %s", e)
             await asyncio.sleep(self._settings.audit_checkpoint_interval)
 
