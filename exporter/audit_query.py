@@ -14,10 +14,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from exporter.auth import Principal
 from exporter.errors import BadRequest, Forbidden
 from exporter.store import AuditFilter, AuditRecord, Store
+
+if TYPE_CHECKING:  # not at run time: the CLI imports this module and needs no aiohttp
+    from exporter.auth import Principal
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

@@ -17,8 +17,6 @@ from typing import BinaryIO
 
 from exporter import audit_chain, audit_export, audit_query
 from exporter.audit import PLATFORM, Actor, EventDraft
-from exporter.audit_actions import AUDIT_LOG_EXPORT
-from exporter.audit_recorder import append_events
 from exporter.clock import SystemClock, isoformat
 from exporter.settings import Settings
 from exporter.store import Store, open_store
@@ -77,6 +75,9 @@ async def _verify(store: Store, settings: Settings, tenant: str | None, checkpoi
 
 
 async def _export(store: Store, args: argparse.Namespace) -> int:
+    from exporter.audit_actions import AUDIT_LOG_EXPORT
+    from exporter.audit_recorder import append_events
+
     params = {name: value for name in audit_query.FILTER_PARAMS if (value := getattr(args, name, None))}
     tenants = (args.tenant,) if args.tenant else None
     flt = audit_query.parse_filter(params, tenants)

@@ -136,14 +136,14 @@ async def test_search_filters(service: Service, case: str) -> None:
 @pytest.mark.parametrize(("role", "status"), [("viewer", 403), ("service", 403), ("admin", 200), ("operator", 200)],
                          ids=["viewers are refused", "services are refused", "admins may read",
                               "operators may read"])
-@pytest.mark.parametrize("path", [LIST, "/api/audit-logs/search", "/api/audit-logs/export",
-                                  "/api/audit-logs/verify"])
-async def test_only_admins_and_operators_read_the_log(service: Service, role: str, status: int, path: str) -> None:
+async def test_only_admins_and_operators_read_the_log(service: Service, role: str, status: int) -> None:
     """Every audit route answers 403 problem+json to viewers and services."""
-    resp = await service.client.get(path, headers=await service.headers("acme", role))
-    assert status == resp.status
-    if status == 403:
-        assert "application/problem+json" == resp.content_type
+    headers = await service.headers("acme", role)
+    answers = []
+    for path in (LIST, "/api/audit-logs/search", "/api/audit-logs/export", "/api/audit-logs/verify"):
+        resp = await service.client.get(path, headers=headers)
+        answers.append((path, resp.status, resp.content_type == "application/problem+json"))
+    assert [(path, status, status == 403) for path, _, _ in answers] == answers
 
 
 async def test_a_tenant_never_sees_another_tenants_events(service: Service) -> None:
