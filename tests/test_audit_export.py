@@ -10,7 +10,7 @@ from exporter import keys
 from exporter.audit import Actor, Outcome, RequestContext, Target
 from exporter.audit_export import EXPORT_BATCH, defang
 from tests.audit_helpers import get_json, search, usage_draft, write
-from tests.conftest import Service
+from tests.conftest import Service, ServiceFactory
 
 EXPORT = "/api/audit-logs/export"
 
@@ -53,9 +53,11 @@ async def test_jsonl_export_streams_every_match_in_the_api_shape(service: Servic
         audit.submit(usage_draft("acme", i))
     await audit.flush()
     admin = await service.headers("acme", "admin")
-    resp = await service.client.get(EXPORT, params={"action": "usage.report"}, headers=admin)
+    resp = await service.client.get(EXPORT, params={"action": "usage.report"},
+                                    headers={**admin, "X-Request-ID": "export-1"})
     assert (200, "application/x-ndjson") == (resp.status, resp.content_type)
-    assert "chunked" == resp.headers.get("Transfer-Encoding")
+    assert ("chunked", "export-1") == (resp.headers.get("Transfer-Encoding"), resp.headers.get("X-Request-ID"))
+    assert "RateLimit-Policy" in resp.headers
     lines = [json.loads(line) for line in (await resp.text()).splitlines()]
     assert list(range(n)) == [e["details"]["values"]["cases_created"] for e in lines]
     newest = (await get_json(service, "/api/audit-logs/search", admin, action="usage.report", limit=1))[1]["data"][0]
@@ -69,3 +71,13 @@ async def test_the_export_itself_is_audited(service: Service) -> None:
     assert 200 == resp.status
     [event] = await search(service, admin, action="audit_log.export")
     assert {"format": "csv", "filters": {"outcome": "failure"}} == event["details"]
+
+
+async def test_a_browser_frontend_may_read_the_export(make_service: ServiceFactory) -> None:
+    """With CORS_ORIGINS set, the streamed export carries the CORS headers every answer has, and
+    the browser may read its filename."""
+    service = await make_service(cors_origins=("https://app.example.com",))
+    headers = {**await service.headers("acme", "admin"), "Origin": "https://app.example.com"}
+    resp = await service.client.get(EXPORT, params={"format": "csv"}, headers=headers)
+    assert (200, "https://app.example.com") == (resp.status, resp.headers.get("Access-Control-Allow-Origin"))
+    assert "Content-Disposition" in resp.headers["Access-Control-Expose-Headers"].split(", ")

@@ -57,8 +57,12 @@ async def search_events(request: web.Request) -> web.Response:
 
 @routes.get("/api/audit-logs/export")
 @requires("admin")
-async def export_events(request: web.Request) -> web.StreamResponse:
-    """The matching events as CSV or JSON Lines, oldest first, streamed in constant memory."""
+async def export_events(request: web.Request) -> web.Response:
+    """The matching events as CSV or JSON Lines, oldest first, streamed in constant memory.
+
+    The body is an async iterator (sent chunked as it is read from the store), not a response
+    prepared here, so the middlewares still add CORS, RateLimit and X-Request-ID headers.
+    """
     fmt = audit_export.parse_format(request.query.get("format", "jsonl"))
     tenants = _tenants(request)
     flt = audit_query.parse_filter(request.query, tenants, allowed=(*audit_query.FILTER_PARAMS, "format"))
@@ -66,16 +70,11 @@ async def export_events(request: web.Request) -> web.StreamResponse:
     await auditing.record(request, "audit_log.export", details={"format": fmt, "filters": filters},
                           tenant_id=tenants[0] if tenants and len(tenants) == 1 else PLATFORM)
     name = audit_export.filename(tenants, fmt, request.app[keys.CLOCK].now())
-    response = web.StreamResponse(headers={
+    return web.Response(body=audit_export.stream(request.app[keys.STORE], flt, fmt), headers={
         "Content-Type": audit_export.FORMATS[fmt],
         "Content-Disposition": f'attachment; filename="{name}"',
         "Cache-Control": "no-store",
     })
-    await response.prepare(request)
-    async for chunk in audit_export.stream(request.app[keys.STORE], flt, fmt):
-        await response.write(chunk)
-    await response.write_eof()
-    return response
 
 
 @routes.get("/api/audit-logs/verify")
