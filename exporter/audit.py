@@ -159,6 +159,8 @@ def _redact(value: Any) -> Any:
 
 def _clean(text: str, limit: int = MAX_FIELD_CHARS) -> str:
     """Drop control characters (no forged log lines) and bound the length."""
+    if text.isascii() and text.isprintable():  # the usual case, without a regex
+        return text[:limit]
     return _CONTROL.sub("", text)[:limit]
 
 

@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def canonical(record: AuditRecord, seq: int, prev_hash: str) -> bytes:
 def seal(record: AuditRecord, seq: int, prev_hash: str) -> AuditRecord:
     """``record`` placed at ``seq`` after ``prev_hash``, with its hash."""
     digest = hashlib.sha256(canonical(record, seq, prev_hash)).hexdigest()
-    return replace(record, seq=seq, prev_hash=prev_hash, hash=digest)
+    return record._replace(seq=seq, prev_hash=prev_hash, hash=digest)
 
 
 # --- signatures ------------------------------------------------------------------------------

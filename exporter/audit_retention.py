@@ -20,7 +20,6 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -164,7 +163,7 @@ def write_archive(directory: Path, tenant_id: str, records: Sequence[AuditRecord
     tmp = path.with_suffix(".jsonl.tmp")
     with tmp.open("w", encoding="utf-8") as out:
         for record in records:
-            out.write(json.dumps(asdict(record), separators=(",", ":")) + "\n")
+            out.write(json.dumps(record._asdict(), separators=(",", ":")) + "\n")
         out.flush()
         os.fsync(out.fileno())
     tmp.replace(path)

@@ -5,7 +5,6 @@ one tenant at once keep one linear chain."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 import pytest
 
@@ -81,7 +80,7 @@ async def test_a_row_rewritten_with_a_recomputed_hash_breaks_the_next_link(store
     """Someone who edits a row and recomputes its hash is caught at the next row's prev_hash."""
     await fill(store, 5)
     second = (await store.audit_chain("acme", after_seq=1, upto_seq=2, limit=1))[0]
-    forged = seal(replace(second, details='{"values":{"cases_created":0}}'), second.seq, second.prev_hash)
+    forged = seal(second._replace(details='{"values":{"cases_created":0}}'), second.seq, second.prev_hash)
     await store.execute("UPDATE audit_events SET details = ?, hash = ? WHERE tenant_id = 'acme' AND seq = 2",
                         forged.details, forged.hash)
     result = await verify_chain(store, "acme")

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass
 from itertools import takewhile
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from exporter.store.sql import Tx
@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 GENESIS_HASH = "0" * 64  # the prev_hash of a tenant's first record
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One audit event as stored: flat columns, ``''`` for "none", ``details`` as JSON text."""
+class AuditRecord(NamedTuple):
+    """One audit event as stored: flat columns, ``''`` for "none", ``details`` as JSON text.
+
+    A tuple in column order, so rows go to the database and come back without conversion.
+    """
 
     tenant_id: str
     seq: int
@@ -92,8 +94,8 @@ Archiver = Callable[[Sequence[AuditRecord]], Awaitable[None]]
 AnchorSigner = Callable[[str, int, str], str]
 Cursor = tuple[float, str]
 
-_COLUMNS = ", ".join(f.name for f in fields(AuditRecord))
-_PLACEHOLDERS = ", ".join("?" for _ in fields(AuditRecord))
+_COLUMNS = ", ".join(AuditRecord._fields)
+_PLACEHOLDERS = ", ".join("?" for _ in AuditRecord._fields)
 _HEAD_COLUMNS = "tenant_id, seq, hash, anchor_seq, anchor_hash, anchor_signature"
 
 
@@ -215,7 +217,7 @@ class AuditSqlMixin:
                     sealed[index] = record
                     chain.append(record)
                 await tx.executemany(
-                    f"INSERT INTO audit_events ({_COLUMNS}) VALUES ({_PLACEHOLDERS})", [astuple(r) for r in chain]
+                    f"INSERT INTO audit_events ({_COLUMNS}) VALUES ({_PLACEHOLDERS})", chain
                 )
                 await tx.execute(
                     "UPDATE audit_chain_heads SET seq = ?, hash = ?, updated_at = ? WHERE tenant_id = ?",
