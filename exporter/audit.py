@@ -11,8 +11,8 @@ Actions are dot-namespaced (``api_key.create``, ``usage.report``, ``config.reloa
 Events about the platform rather than one tenant (config reloads, failed logins) belong to the
 pseudo-tenant ``_platform``, which no catalog tenant id can be (ids start with a letter or digit).
 
-``draft()`` builds the stored form; ``recorder.AuditLog`` commits it (``audit_recorder.py``),
-``audit_chain.py`` seals and verifies it. Secrets never enter a record: ``details`` keys that
+``to_record()`` builds the stored form; ``audit_recorder.AuditLog`` commits it and
+``audit_chain`` seals and verifies it. Secrets never enter a record: ``details`` keys that
 name a secret are replaced with ``[redacted]``, and nothing here reads request headers other
 than the ones passed in ``RequestContext``.
 """

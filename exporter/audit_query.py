@@ -64,10 +64,7 @@ def parse_filter(
     params: Mapping[str, str], tenants: tuple[str, ...] | None, *, allowed: tuple[str, ...] = LIST_PARAMS
 ) -> AuditFilter:
     """Filters from query parameters; unknown parameters and bad values are a 400."""
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise BadRequest(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(allowed)}",
-                         slug="invalid-parameter")
+    check_params(params, allowed)
     outcome = params.get("outcome") or None
     if outcome is not None and outcome not in OUTCOMES:
         raise BadRequest(f"outcome must be one of {', '.join(OUTCOMES)}", slug="invalid-parameter")
@@ -79,6 +76,14 @@ def parse_filter(
     if flt.since is not None and flt.until is not None and flt.since >= flt.until:
         raise BadRequest("since must be before until", slug="invalid-parameter")
     return flt
+
+
+def check_params(params: Mapping[str, str], allowed: tuple[str, ...]) -> None:
+    """A typo in a parameter name is a 400 rather than a silently unfiltered answer."""
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise BadRequest(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(allowed)}",
+                         slug="invalid-parameter")
 
 
 def parse_time(params: Mapping[str, str], name: str) -> float | None:

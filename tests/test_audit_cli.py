@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import os
 import pwd
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from exporter.audit import PLATFORM
 from exporter.store import Store, open_store
 from tests.helpers import make_config_dir
 from tests.service_process import ServiceProcess
@@ -103,3 +106,21 @@ async def test_export_writes_filtered_csv_to_a_file_and_rejects_bad_filters(
     bad = cli.cli("audit", "export", "--since", "last tuesday")
     assert (1, "tenant-exporter: since='last tuesday' is neither RFC 3339 nor Unix seconds\n") == (
         bad.returncode, bad.stderr)
+
+
+async def test_a_sighup_reload_is_recorded_as_the_signal(cli: ServiceProcess) -> None:
+    """A reload by SIGHUP leaves a config.reload event whose actor is the signal, with the files."""
+    cli.start()
+    try:
+        cli.signal(signal.SIGHUP)
+        for _ in range(50):  # the reload runs in the background after the signal
+            events = jsonl(cli.cli("audit", "export", "--action", "config.reload").stdout)
+            if events:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        assert 0 == cli.stop()
+    [event] = events
+    assert (PLATFORM, {"type": "system", "id": "signal:SIGHUP", "name": "signal:SIGHUP", "role": ""}, "success") == (
+        event["tenant_id"], event["actor"], event["outcome"]["status"])
+    assert ["plans.yml", "regions.yml", "tenants.yml"] == sorted(Path(f).name for f in event["details"]["files"])

@@ -11,7 +11,8 @@ import pytest
 from exporter import keys
 from exporter.audit import PLATFORM
 from exporter.audit_chain import verify_tenants
-from exporter.errors import ArchiveError
+from exporter.errors import ArchiveError, SettingsError
+from exporter.settings import Settings
 from tests.audit_helpers import get_json, usage_draft, write
 from tests.conftest import ServiceFactory
 
@@ -113,3 +114,18 @@ async def test_checkpoints_are_signed_stored_exported_and_catch_a_cut_tail(make_
                                   tenant="acme")
     assert (200, False, 6) == (status, body["ok"], body["tenants"][0]["first_broken"]["seq"])
     assert "the tail was cut" in body["tenants"][0]["first_broken"]["reason"]
+
+
+def test_audit_settings_come_from_the_environment_and_the_key_is_never_shown(tmp_path: Path) -> None:
+    """AUDIT_* variables are read once; the checkpoint key is kept out of the settings' repr,
+    and a short key or a bad number is a clear startup error."""
+    env = {"AUDIT_CHECKPOINT_KEY": KEY.decode(), "AUDIT_ARCHIVE_DIR": str(tmp_path), "AUDIT_RETENTION_BATCH": "50",
+           "AUDIT_PLATFORM_RETENTION_DAYS": "0"}
+    settings = Settings.from_env(env)
+    assert (KEY, tmp_path, 50, 0) == (settings.audit_checkpoint_key, settings.audit_archive_dir,
+                                      settings.audit_retention_batch, settings.audit_platform_retention_days)
+    assert KEY.decode() not in repr(settings)
+    with pytest.raises(SettingsError, match="AUDIT_CHECKPOINT_KEY must be at least 16 characters"):
+        Settings.from_env({"AUDIT_CHECKPOINT_KEY": "short"})
+    with pytest.raises(SettingsError, match="AUDIT_RETENTION_BATCH=0 must be positive"):
+        Settings.from_env({"AUDIT_RETENTION_BATCH": "0"})
