@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter.audit import PLATFORM
+from exporter.audit import PLATFORM, Actor, EventDraft, Target
+from exporter.audit_recorder import append_events
 from exporter.store import Store, open_store
-from tests.helpers import make_config_dir
+from tests.helpers import FakeClock, make_config_dir
 from tests.service_process import ServiceProcess
 
 KEY = "0123456789abcdef0123456789abcdef"
@@ -39,6 +40,13 @@ def jsonl(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]
 
 
+async def key_events(store: Store, *names: str) -> None:
+    """api_key.create events for keys called ``names`` (as `keys create` would leave them)."""
+    await append_events(store, FakeClock(), [
+        EventDraft("default-tenant", "api_key.create", Actor.cli(), Target("api_key", f"key_{i}", name))
+        for i, name in enumerate(names)])
+
+
 async def test_key_commands_are_recorded_with_the_os_user(cli: ServiceProcess) -> None:
     """`keys create` and `keys revoke` leave api_key events whose actor is the OS user; the
     exported events never contain the token."""
@@ -58,8 +66,7 @@ async def test_key_commands_are_recorded_with_the_os_user(cli: ServiceProcess) -
 
 async def test_verify_exits_nonzero_and_names_the_broken_row(cli: ServiceProcess, db: Store) -> None:
     """`audit verify` exits 0 on an untouched log and 1 after a row is edited, naming it."""
-    for name in ("a", "b", "c"):
-        cli.cli("keys", "create", "--tenant", "default-tenant", "--role", "viewer", "--name", name)
+    await key_events(db, "a", "b", "c")
     ok = cli.cli("audit", "verify")
     assert (0, "default-tenant: OK, 3 record(s) verified") == (ok.returncode, ok.stdout[:40])
     await db.execute("UPDATE audit_events SET target_name = 'z' WHERE seq = 2")
@@ -74,8 +81,7 @@ async def test_a_checkpoint_file_catches_a_cut_tail_the_database_no_longer_shows
 ) -> None:
     """After someone cuts the tail, fixes the head row and deletes the stored checkpoints,
     `audit verify` passes but `audit verify --checkpoint FILE` (a signed file kept elsewhere) fails."""
-    for name in ("a", "b", "c"):
-        cli.cli("keys", "create", "--tenant", "default-tenant", "--role", "viewer", "--name", name)
+    await key_events(db, "a", "b", "c")
     made = cli.cli("audit", "checkpoint", "--output", str(tmp_path / "cp.json"))
     assert (0, "1 checkpoint(s)") == (made.returncode, made.stderr[:15]), made.stderr
     assert "signed" in made.stderr and 64 == len(json.loads((tmp_path / "cp.json").read_text())
@@ -91,14 +97,13 @@ async def test_a_checkpoint_file_catches_a_cut_tail_the_database_no_longer_shows
 
 
 async def test_export_writes_filtered_csv_to_a_file_and_rejects_bad_filters(
-    cli: ServiceProcess, tmp_path: Path
+    cli: ServiceProcess, db: Store, tmp_path: Path
 ) -> None:
     """`audit export --format csv --output F` with filters writes the matching rows (defused);
     a bad --since is a clear error with exit 1."""
-    cli.cli("keys", "create", "--tenant", "default-tenant", "--role", "viewer", "--name", "=evil()")
-    cli.cli("keys", "create", "--tenant", "default-tenant", "--role", "admin", "--name", "plain")
+    await key_events(db, "=evil()", "plain")
     out = tmp_path / "audit.csv"
-    done = cli.cli("audit", "export", "--format", "csv", "--output", str(out), "-q", "viewer", "--action", "api_key",
+    done = cli.cli("audit", "export", "--format", "csv", "--output", str(out), "-q", "EVIL", "--action", "api_key",
                    "--since", "2020-01-01T00:00:00Z")
     assert 0 == done.returncode, done.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
