@@ -17,6 +17,8 @@ from exporter.clock import Clock
 from exporter.errors import NotFound, ValidationFailed
 from exporter.store import ApiKeyRecord, Store
 
+_SERVICE = Actor.system("tenant-exporter")  # the actor when the caller names none
+
 
 async def create_key(
     store: Store, catalog: Catalog, clock: Clock, *, tenant_id: str, role: str, name: str = "",
@@ -47,5 +49,3 @@ async def revoke_key(store: Store, clock: Clock, key_id: str, *, actor: Actor | 
     await append_events(store, clock, [event])
     return record
 
-
-_SERVICE = Actor.system("tenant-exporter")

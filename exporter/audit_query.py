@@ -28,6 +28,7 @@ FILTER_PARAMS = ("tenant", "actor", "action", "target", "outcome", "since", "unt
 PAGE_PARAMS = ("limit", "cursor", "page", "page_size")
 LIST_PARAMS = FILTER_PARAMS + PAGE_PARAMS
 OUTCOMES = ("success", "failure")
+AUDIT_LOG_FEATURE = "audit_log"  # the plan feature that opens the audit-log API to a tenant's admins
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +45,22 @@ class Page:
     next_cursor: str | None
 
 
-def scope(principal: Principal, requested: str | None, header_tenant: str | None) -> tuple[str, ...] | None:
+def scope(
+    principal: Principal, requested: str | None, header_tenant: str | None, *, plan_has_audit_log: bool
+) -> tuple[str, ...] | None:
     """The tenants ``principal`` may read here; None means all of them (an operator's view).
 
-    Admins read their own tenant only; operators read every tenant (``_platform`` included),
-    or the one named by ``tenant=`` or ``X-Tenant-ID``.
+    Admins read their own tenant only, if its plan includes the ``audit_log`` feature (events
+    are recorded for every tenant either way); operators read every tenant (``_platform``
+    included), or the one named by ``tenant=`` or ``X-Tenant-ID``.
     """
     if principal.is_operator:
         if requested:
             return (requested,)
         return (principal.tenant_id,) if header_tenant else None
+    if not plan_has_audit_log:
+        raise Forbidden(f"the plan of tenant {principal.tenant_id!r} does not include the audit log API "
+                        f"(feature {AUDIT_LOG_FEATURE!r})", slug="feature-not-enabled")
     if requested and requested != principal.tenant_id:
         raise Forbidden(f"this key may read the audit log of tenant {principal.tenant_id!r} only",
                         slug="other-tenant")

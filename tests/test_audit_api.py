@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from exporter import keys, tokens
 from exporter.audit import PLATFORM, Actor, Outcome, RequestContext, Target
 from tests.audit_helpers import database_text, get_json, holding_chain_lock, search, usage_draft, write
-from tests.conftest import Service
-from tests.helpers import ROOT, auth
+from tests.conftest import Service, ServiceFactory
+from tests.helpers import ROOT, TWO_TENANTS, auth, make_config_dir
 
 LIST = "/api/audit-logs/"
 
@@ -146,9 +147,11 @@ async def test_only_admins_and_operators_read_the_log(service: Service, role: st
     assert [(path, status, status == 403) for path, _, _ in answers] == answers
 
 
-async def test_a_tenant_never_sees_another_tenants_events(service: Service) -> None:
+async def test_a_tenant_never_sees_another_tenants_events(make_service: ServiceFactory, tmp_path: Path) -> None:
     """An admin reads only its tenant's events; naming another tenant is 403 (parameter or
     X-Tenant-ID); operators read every tenant and the platform, or the one they name."""
+    globex_with_audit = {**TWO_TENANTS[1], "features": {"add": ["audit_log"]}}
+    service = await make_service(config_dir=make_config_dir(tmp_path / "cfg", [TWO_TENANTS[0], globex_with_audit]))
     await write(service, usage_draft("acme", 1), usage_draft("globex", 2), usage_draft(PLATFORM, 3))
     globex = await service.headers("globex", "admin")
     assert {"globex"} == {e["tenant_id"] for e in await search(service, globex)}
@@ -160,6 +163,17 @@ async def test_a_tenant_never_sees_another_tenants_events(service: Service) -> N
     assert {"acme", "globex", PLATFORM} == {e["tenant_id"] for e in await search(service, operator)}
     assert {"acme"} == {e["tenant_id"] for e in await search(service, operator, tenant="acme")}
     assert {"acme"} == {e["tenant_id"] for e in await search(service, {**operator, "X-Tenant-ID": "acme"})}
+
+
+async def test_the_log_api_is_a_plan_feature_for_tenant_admins(service: Service) -> None:
+    """A free-plan admin (no audit_log feature) gets 403 saying so, though its events are
+    recorded; an operator still reads them."""
+    await write(service, usage_draft("globex", 1))
+    status, body = await get_json(service, LIST, await service.headers("globex", "admin"))
+    assert (403, "urn:tenant-exporter:problem:feature-not-enabled") == (status, body["type"])
+    assert "feature 'audit_log'" in body["detail"]
+    assert ["usage.report"] == [e["action"] for e in await search(
+        service, await service.headers("acme", "operator"), tenant="globex", action="usage")]
 
 
 BAD = {

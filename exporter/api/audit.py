@@ -1,7 +1,8 @@
 """Audit-log API: ``/api/audit-logs/`` (list), ``search``, ``export`` (streamed), ``verify``.
 
-Admins read their own tenant's log; operators read every tenant's (and the platform's), or one
-chosen with ``tenant=`` or ``X-Tenant-ID``. Viewers and services get 403.
+Admins read their own tenant's log when its plan has the ``audit_log`` feature; operators read
+every tenant's (and the platform's), or one chosen with ``tenant=`` or ``X-Tenant-ID``.
+Viewers and services get 403.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from exporter.api import auditing
 from exporter.api.audit_models import AuditPage, VerifyOut, chain_out
 from exporter.api.json import json_response
 from exporter.audit import PLATFORM
-from exporter.auth import PRINCIPAL, requires
+from exporter.auth import PRINCIPAL, TENANT, requires
 
 routes = web.RouteTableDef()
 
 
 def _tenants(request: web.Request) -> tuple[str, ...] | None:
-    return audit_query.scope(request[PRINCIPAL], request.query.get("tenant"), request.headers.get("X-Tenant-ID"))
+    return audit_query.scope(
+        request[PRINCIPAL], request.query.get("tenant"), request.headers.get("X-Tenant-ID"),
+        plan_has_audit_log=request[TENANT].feature(audit_query.AUDIT_LOG_FEATURE).enabled,
+    )
 
 
 async def _page(request: web.Request) -> web.Response:
