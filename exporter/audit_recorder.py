@@ -134,8 +134,9 @@ class AuthFailureSampler:
     """Failed logins: every one counted, a sample recorded, so a flood cannot fill the log.
 
     At most one ``auth.failure`` event per source IP per ``window`` seconds and at most
-    ``max_per_window`` in all; the next event from an IP says how many were left out before it.
-    The token is never recorded, only why it failed.
+    ``max_per_window`` in all; the next event from an IP says how many of its failures were left
+    out before it (for the ``max_sources`` IPs seen last; the metric counts every one). Memory is
+    bounded by ``max_sources``. The token is never recorded, only why it failed.
     """
 
     def __init__(
@@ -175,7 +176,8 @@ class AuthFailureSampler:
         last = self._last.get(source)
         if (last is not None and now - last < self._window) or self._in_window >= self._max_per_window:
             self._dropped.inc()
-            self._suppressed[source] = self._suppressed.get(source, 0) + 1
+            if last is not None:  # only for sources in _last, so that both stay bounded
+                self._suppressed[source] = self._suppressed.get(source, 0) + 1
             return False
         self._last[source] = now
         self._last.move_to_end(source)

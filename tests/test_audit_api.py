@@ -273,3 +273,17 @@ async def test_verify_reports_the_first_broken_row(service: Service) -> None:
     [chain] = body["tenants"]
     assert (200, False, "acme", 3) == (status, body["ok"], chain["tenant_id"], chain["first_broken"]["seq"])
     assert "edited" in chain["first_broken"]["reason"]
+
+
+async def test_failed_logins_from_many_addresses_are_capped_per_minute(service: Service) -> None:
+    """A flood from 100 addresses in one minute records 60 events (the rest are counted only);
+    the next minute records again."""
+    sampler, audit = service.app[keys.AUTH_FAILURES], service.app[keys.AUDIT]
+    recorded = [sampler.failed("invalid_token", RequestContext(source_ip=f"198.51.100.{i}"), {}) for i in range(100)]
+    service.clock.advance(60)
+    recorded.append(sampler.failed("invalid_token", RequestContext(source_ip="203.0.113.9"), {}))
+    await audit.flush()
+    assert (60 * [True] + 40 * [False] + [True], 40.0) == (
+        recorded, service.registry.get_sample_value("tenant_exporter_audit_auth_failures_suppressed_total"))
+    events = await search(service, await service.headers("acme", "operator"), action="auth.failure")
+    assert 61 == len(events)
