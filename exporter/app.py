@@ -23,11 +23,15 @@ from prometheus_client import (
 )
 
 from exporter import __version__, keys, runtime
-from exporter.api import admin, docs, ofrep, tenant, testing
+from exporter.api import admin, audit, docs, ofrep, tenant, testing
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
 from exporter.api.openapi import build_spec
 from exporter.api.problems import problems_middleware
+from exporter.audit import Actor
+from exporter.audit_actions import config_reload
+from exporter.audit_recorder import AuditLog, AuthFailureSampler
+from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigHolder, load_config
@@ -77,6 +81,7 @@ def create_app(
     _register_collectors(app, registry)
 
     app.cleanup_ctx.append(_store_ctx(store))
+    app.cleanup_ctx.append(_audit_ctx)
     app.cleanup_ctx.append(_usage_ctx)
     app.cleanup_ctx.append(_resources_ctx)
     app.cleanup_ctx.append(_metrics_ctx)
@@ -89,6 +94,7 @@ def create_app(
     app.add_routes(admin.routes)
     app.add_routes(tenant.routes)
     app.add_routes(ofrep.routes)
+    app.add_routes(audit.routes)
     if settings.enable_test_routes:
         app.add_routes(testing.routes)
     if settings.metrics_port is None:
@@ -168,6 +174,22 @@ def _store_ctx(injected: Store | None):  # type: ignore[no-untyped-def]
     return ctx
 
 
+async def _audit_ctx(app: web.Application) -> AsyncIterator[None]:
+    store, clock, registry, settings = app[keys.STORE], app[keys.CLOCK], app[keys.REGISTRY], app[keys.SETTINGS]
+    audit_log = AuditLog(store, clock, registry)
+    app[keys.AUDIT] = audit_log
+    app[keys.AUTH_FAILURES] = AuthFailureSampler(audit_log, clock, registry)
+    maintenance = AuditMaintenance(store, clock, registry, settings, lambda: app[keys.CONFIG].current.catalog)
+    app[keys.AUDIT_MAINTENANCE] = maintenance
+    audit_log.start()
+    task = asyncio.create_task(maintenance.run_forever(), name="audit-maintenance")
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    await audit_log.stop()  # commits what is queued
+
+
 async def _usage_ctx(app: web.Application) -> AsyncIterator[None]:
     store, clock = app[keys.STORE], app[keys.CLOCK]
     keyring = KeyRing(store, clock)
@@ -212,8 +234,13 @@ async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[object]] = set()
 
+    async def reload() -> None:
+        result = await app[keys.CONFIG].reload()
+        with suppress(StoreError):  # logged by the audit writer; the reload itself stands
+            await app[keys.AUDIT].record(config_reload(result, Actor.system("signal:SIGHUP")))
+
     def on_sighup() -> None:
-        task = asyncio.create_task(app[keys.CONFIG].reload())
+        task = asyncio.create_task(reload())
         pending.add(task)
         task.add_done_callback(pending.discard)
 

@@ -7,6 +7,8 @@ from typing import Final
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from exporter.audit_recorder import AuditLog, AuthFailureSampler
+from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
 from exporter.clock import Clock
 from exporter.config import ConfigHolder
@@ -29,3 +31,6 @@ QUOTA: Final = web.AppKey("quota", QuotaEnforcer)
 SYSTEM: Final = web.AppKey("system", SystemCollector)
 USAGE_METRICS: Final = web.AppKey("usage_metrics", UsageCollector)
 RENDERER: Final = web.AppKey("renderer", MetricsRenderer)
+AUDIT: Final = web.AppKey("audit", AuditLog)
+AUTH_FAILURES: Final = web.AppKey("auth_failures", AuthFailureSampler)
+AUDIT_MAINTENANCE: Final = web.AppKey("audit_maintenance", AuditMaintenance)

@@ -48,6 +48,13 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     public_base_url: str | None = None
+    # audit log: the checkpoint/anchor signing key is a secret kept outside the database
+    audit_checkpoint_key: bytes | None = field(default=None, repr=False)
+    audit_archive_dir: Path | None = None
+    audit_checkpoint_interval: float = 60.0
+    audit_retention_interval: float = 3600.0
+    audit_retention_batch: int = 1000
+    audit_platform_retention_days: int = 365
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -79,6 +86,14 @@ class Settings:
             "max_body_bytes": _int(env, "MAX_BODY_BYTES", base.max_body_bytes),
             "log_level": env.get("LOG_LEVEL", base.log_level).upper(),
             "public_base_url": env.get("PUBLIC_BASE_URL") or None,
+            "audit_checkpoint_key": _secret(env, "AUDIT_CHECKPOINT_KEY"),
+            "audit_archive_dir": Path(env["AUDIT_ARCHIVE_DIR"]) if env.get("AUDIT_ARCHIVE_DIR") else None,
+            "audit_checkpoint_interval": _float(env, "AUDIT_CHECKPOINT_INTERVAL", base.audit_checkpoint_interval),
+            "audit_retention_interval": _float(env, "AUDIT_RETENTION_INTERVAL", base.audit_retention_interval),
+            "audit_retention_batch": _positive_int(env, "AUDIT_RETENTION_BATCH", base.audit_retention_batch),
+            "audit_platform_retention_days": _positive_int(
+                env, "AUDIT_PLATFORM_RETENTION_DAYS", base.audit_platform_retention_days, allow_zero=True
+            ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)
@@ -107,6 +122,22 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> Any:
         return int(raw)
     except ValueError as e:
         raise SettingsError(f"{name}={raw!r} is not an integer") from e
+
+
+def _secret(env: Mapping[str, str], name: str) -> bytes | None:
+    raw = env.get(name, "")
+    if not raw:
+        return None
+    if len(raw) < 16:
+        raise SettingsError(f"{name} must be at least 16 characters (use e.g. `openssl rand -hex 32`)")
+    return raw.encode()
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int, *, allow_zero: bool = False) -> int:
+    value: int = _int(env, name, default)
+    if value < 0 or (value == 0 and not allow_zero):
+        raise SettingsError(f"{name}={value} must be {'zero or more' if allow_zero else 'positive'}")
+    return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -6,9 +6,11 @@ import msgspec
 from aiohttp import web
 
 from exporter import keys
+from exporter.api import auditing
 from exporter.api.json import json_response
 from exporter.api.openapi import operation
-from exporter.auth import requires
+from exporter.audit_actions import config_reload
+from exporter.auth import PRINCIPAL, requires
 from exporter.errors import BadRequest, StoreError
 
 routes = web.RouteTableDef()
@@ -44,6 +46,8 @@ async def ready(request: web.Request) -> web.Response:
 async def reload(request: web.Request) -> web.Response:
     """Reload every config file; a bad file keeps the old config and answers 400 with the errors."""
     result = await request.app[keys.CONFIG].reload()
+    actor = auditing.actor(request[PRINCIPAL])
+    await request.app[keys.AUDIT].record(config_reload(result, actor, auditing.context(request)))
     if not result.ok:
         raise BadRequest(
             "the configuration was not reloaded; the previous version stays in use",

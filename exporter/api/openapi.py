@@ -42,12 +42,24 @@ class Problem(msgspec.Struct):
 
 
 @dataclass(frozen=True, slots=True)
+class Param:
+    """A query parameter: what it means and the JSON schema of the values the handler accepts."""
+
+    description: str
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+def param(description: str, **schema: Any) -> Param:
+    return Param(description, schema or {"type": "string"})
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     response: Any = None
     body: type | None = None
     status: int = 200
     content_type: str = "application/json"
-    query: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str | Param] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -57,12 +69,13 @@ class Operation:
 
 def operation(
     response: Any = None, *, body: type | None = None, status: int = 200, content_type: str = "application/json",
-    query: Mapping[str, str] | None = None, errors: tuple[int, ...] = (), tags: tuple[str, ...] = (),
+    query: Mapping[str, str | Param] | None = None, errors: tuple[int, ...] = (), tags: tuple[str, ...] = (),
     headers: Mapping[str, str] | None = None, path_patterns: Mapping[str, str] | None = None,
     alternatives: Mapping[int, Any] | None = None,
 ) -> Callable[[H], H]:
     """Describe a handler's body, answer, parameters (with path patterns) and other statuses.
 
+    ``content_type`` may list several media types, comma-separated, for a non-JSON answer.
     ``errors`` are statuses answered with problem+json; ``alternatives`` are other answers with
     their own JSON model (or None for an empty body, such as 304).
     """
@@ -117,8 +130,10 @@ def build_spec(app: web.Application, *, title: str = "tenant-exporter") -> dict[
             entry["description"] = description.strip()
         params = [{"name": n, "in": "path", "required": True, "schema": _path_schema(op, n)}
                   for n in _PARAM.findall(path)]
-        params += [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
-                   for n, d in op.query.items()]
+        for name, raw in op.query.items():
+            p = raw if isinstance(raw, Param) else Param(raw)
+            params.append({"name": name, "in": "query", "required": False, "schema": dict(p.schema),
+                           "description": p.description})
         params += [{"name": n, "in": "header", "required": False, "schema": {"type": "string"}, "description": d}
                    for n, d in op.headers.items()]
         if params:
@@ -181,7 +196,7 @@ def _responses(op: Operation, roles: frozenset[str] | None, models: set[Any]) ->
             models.add(op.response)
         ok["content"] = {op.content_type: {"schema": _ref(op.response)}}
     elif op.content_type != "application/json":
-        ok["content"] = {op.content_type: {"schema": {"type": "string"}}}
+        ok["content"] = {ct.strip(): {"schema": {"type": "string"}} for ct in op.content_type.split(",")}
     if limit_headers:
         ok["headers"] = limit_headers
     out: dict[str, Any] = {str(op.status): ok}

@@ -6,9 +6,12 @@ import msgspec
 from aiohttp import web
 
 from exporter import keys
+from exporter.api import auditing
 from exporter.api import tenant_models as m
 from exporter.api.json import json_response
 from exporter.api.openapi import operation, read_body
+from exporter.audit import Target
+from exporter.audit_actions import USAGE_REPORT
 from exporter.auth import TENANT, requires
 from exporter.catalog import Region, Tenant
 from exporter.clock import isoformat
@@ -124,6 +127,7 @@ async def put_usage(request: web.Request) -> web.Response:
     usage = request.app[keys.USAGE]
     if values:  # an empty report changes nothing and answers the current usage
         await usage.report(tenant.id, values)
+        await auditing.record(request, USAGE_REPORT, target=Target("usage", tenant.id), details={"values": values})
     return json_response(usage_body(tenant, usage))
 
 

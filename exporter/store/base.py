@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from exporter.store.audit_sql import AuditStore
+
 
 @dataclass(frozen=True, slots=True)
 class ApiKeyRecord:
@@ -24,7 +26,7 @@ class ApiKeyRecord:
     revoked_at: float | None = None
 
 
-class Store(Protocol):
+class Store(AuditStore, Protocol):
     backend: str
 
     async def migrate(self) -> int:

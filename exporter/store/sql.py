@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from exporter.store.audit_sql import AuditSqlMixin
 from exporter.store.base import ApiKeyRecord
 from exporter.store.migrations import MIGRATIONS
 
@@ -29,7 +30,7 @@ class Tx(Protocol):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
-class SqlStore:
+class SqlStore(AuditSqlMixin):
     backend: str = "sql"
 
     # --- primitives, supplied by each backend -------------------------------------------
