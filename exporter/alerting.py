@@ -10,6 +10,7 @@ in ``app.py``; tests call it after moving the injected clock.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Iterator, Mapping
@@ -90,6 +91,15 @@ class AlertEngine:
         except StoreError as e:
             log.warning("acknowledgements not synchronised with the store (retrying next tick): %s", e)
         return evaluation
+
+    async def run_forever(self) -> None:
+        """Tick every evaluation interval (re-read each time, so a reload applies); never dies of an error."""
+        while True:
+            await asyncio.sleep(self._monitoring().evaluation_interval_ms / 1000)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("in-process rule evaluation failed; retrying at the next interval")
 
     def _warm(self) -> bool:
         oldest = self.window.oldest_ms

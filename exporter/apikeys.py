@@ -1,19 +1,30 @@
-"""Creating, listing and revoking API keys. The token is returned once and never stored."""
+"""Creating, listing and revoking API keys. The token is returned once and never stored.
+
+Creating and revoking are audited (``api_key.create`` / ``api_key.revoke``) once the key row is
+written; if the event cannot be committed the call fails (a created key's token is then never
+shown, so the key cannot be used).
+"""
 
 from __future__ import annotations
 
 from exporter import tokens
+from exporter.audit import Actor
+from exporter.audit_actions import API_KEY_CREATE, API_KEY_REVOKE, api_key_event
+from exporter.audit_recorder import append_events
 from exporter.auth import ROLES
 from exporter.catalog import Catalog
 from exporter.clock import Clock
 from exporter.errors import NotFound, ValidationFailed
 from exporter.store import ApiKeyRecord, Store
 
+_SERVICE = Actor.system("tenant-exporter")  # the actor when the caller names none
+
 
 async def create_key(
-    store: Store, catalog: Catalog, clock: Clock, *, tenant_id: str, role: str, name: str = ""
+    store: Store, catalog: Catalog, clock: Clock, *, tenant_id: str, role: str, name: str = "",
+    actor: Actor | None = None,
 ) -> tuple[str, ApiKeyRecord]:
-    """Make a key for ``tenant_id`` with ``role``; return (token, record)."""
+    """Make a key for ``tenant_id`` with ``role``; return (token, record). ``actor``: who asked."""
     if role not in ROLES:
         raise ValidationFailed(f"unknown role {role!r} (one of: {', '.join(ROLES)})")
     if tenant_id not in catalog.tenants:
@@ -25,11 +36,16 @@ async def create_key(
         token_hash=tokens.token_hash(token), token_hint=tokens.hint(token), created_at=clock.now(),
     )
     await store.insert_api_key(record)
+    await append_events(store, clock, [api_key_event(API_KEY_CREATE, record, actor or _SERVICE)])
     return token, record
 
 
-async def revoke_key(store: Store, clock: Clock, key_id: str) -> ApiKeyRecord:
-    record = await store.revoke_api_key(key_id, clock.now())
+async def revoke_key(store: Store, clock: Clock, key_id: str, *, actor: Actor | None = None) -> ApiKeyRecord:
+    now = clock.now()
+    record = await store.revoke_api_key(key_id, now)
     if record is None:
         raise NotFound(f"no API key with id {key_id!r}")
+    event = api_key_event(API_KEY_REVOKE, record, actor or _SERVICE, already_revoked=record.revoked_at != now)
+    await append_events(store, clock, [event])
     return record
+

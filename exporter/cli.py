@@ -4,6 +4,7 @@
     check-config   validate every config file (file:line:field errors, exit 1)
     rules          generate | check the Prometheus rule files from config/monitoring.yml
     keys           create | list | revoke API keys
+    audit          verify | export | checkpoint the audit log
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from exporter import __version__
+from exporter import __version__, cli_audit
 from exporter.errors import ConfigError, ExporterError, ProblemError
 from exporter.settings import Settings
 
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--tenant", help="only this tenant's keys")
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
+    cli_audit.add_parser(sub)
     return parser
 
 
@@ -72,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rules(args, settings)
         if args.command == "keys":
             return asyncio.run(_keys(args, settings))
+        if args.command == "audit":
+            return asyncio.run(cli_audit.run(args, settings))
     except ConfigError as e:
         print(f"tenant-exporter: invalid configuration ({len(e.issues)} problem(s)):", file=sys.stderr)
         for issue in e.issues:
@@ -91,7 +95,7 @@ def _serve(settings: Settings) -> int:
 
     from exporter.app import create_app
 
-    app = create_app(settings, handle_signals=True)
+    app = create_app(settings, handle_signals=True, tune_runtime=True)
     logging.getLogger("exporter").info(
         "tenant-exporter %s on http://%s:%d (config %s, store %s)", __version__, settings.host,
         settings.port, settings.config_dir, settings.database_url.split("@")[-1],
@@ -132,6 +136,7 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _keys(args: argparse.Namespace, settings: Settings) -> int:
     from exporter import apikeys
+    from exporter.audit import Actor
     from exporter.clock import SystemClock, isoformat
     from exporter.config import load_config
     from exporter.store import open_store
@@ -142,7 +147,7 @@ async def _keys(args: argparse.Namespace, settings: Settings) -> int:
         if args.keys_command == "create":
             catalog = load_config(settings).catalog
             token, record = await apikeys.create_key(
-                store, catalog, clock, tenant_id=args.tenant, role=args.role, name=args.name
+                store, catalog, clock, tenant_id=args.tenant, role=args.role, name=args.name, actor=Actor.cli()
             )
             print(f"created {record.id} ({record.role}) for tenant {record.tenant_id}; the token is shown once:",
                   file=sys.stderr)
@@ -156,7 +161,7 @@ async def _keys(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"{r.id:<17} {r.tenant_id:<20} {r.role:<9} {r.token_hint:<10} {isoformat(r.created_at):<25} "
                       f"{last:<25} {revoked:<25} {r.name}")
         elif args.keys_command == "revoke":
-            record = await apikeys.revoke_key(store, clock, args.key_id)
+            record = await apikeys.revoke_key(store, clock, args.key_id, actor=Actor.cli())
             print(f"revoked {record.id} (tenant {record.tenant_id}, {record.role})")
     finally:
         await store.close()

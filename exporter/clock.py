@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -41,3 +42,33 @@ def month_bounds(ts: float) -> tuple[float, float]:
 def month_key(ts: float) -> str:
     """``2026-11`` for any time in November 2026 (UTC)."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m")
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    """A UTC calendar month: its key (``2026-11``) and bounds (start inclusive, end exclusive)."""
+
+    key: str
+    start: float
+    end: float
+
+    @classmethod
+    def of(cls, ts: float) -> Month:
+        start, end = month_bounds(ts)
+        return cls(month_key(ts), start, end)
+
+    def holds(self, ts: float) -> bool:
+        return self.start <= ts < self.end
+
+
+class MonthCursor:
+    """The month of the latest time asked about, recomputed only when a month ends."""
+
+    def __init__(self, ts: float) -> None:
+        self.month = Month.of(ts)
+
+    def at(self, ts: float) -> Month:
+        month = self.month
+        if not month.holds(ts):
+            month = self.month = Month.of(ts)
+        return month

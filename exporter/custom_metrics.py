@@ -32,11 +32,16 @@ from exporter.monitoring_config import CustomMetricLimits
 
 PREFIX: Final = "tenant_exporter_custom_"
 REASONS: Final = ("invalid_body", "invalid_name", "invalid_labels", "invalid_value", "invalid_timestamp",
-                  "out_of_order", "series_limit")
+                  "reserved_name", "reserved_label", "out_of_order", "series_limit")
+NAME_PATTERN: Final = "^[a-zA-Z_][a-zA-Z0-9_]*$"  # no colons: they are for recording rules
+LABEL_PATTERN: Final = "^[a-zA-Z_][a-zA-Z0-9_]*$"
 MAX_NAME_LENGTH: Final = 100
-MAX_TAG_BYTES: Final = 1024
-_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")  # no colons: they are for recording rules
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+MAX_LABEL_NAME: Final = 64
+MAX_LABEL_VALUE: Final = 256
+MAX_TAGS: Final = 16  # the most monitoring.yml's max_labels may allow
+MAX_TAG_CHARACTERS: Final = 1024
+_NAME = re.compile(NAME_PATTERN)
+_LABEL = re.compile(LABEL_PATTERN)
 _RESERVED_SUFFIXES: Final = ("_total", "_created", "_count", "_sum", "_bucket", "_info", "_gcount", "_gsum")
 _RESERVED_LABELS: Final = frozenset({"tenant", "job", "instance", "le", "quantile"})
 # our own families under the prefix; a custom name must not shadow them
@@ -85,7 +90,7 @@ class CustomMetrics(Collector):
         self.rejected.labels(tenant_id, reason).inc()
 
     def record(self, tenant_id: str, name: str, value: float, tags: Mapping[str, str],
-               timestamp: str | None) -> Recorded:
+               timestamp: datetime | None) -> Recorded:
         """Validate and store one sample; raise a 4xx ProblemError (and count it) when refused."""
         limits, now = self._limits(), self._clock.now()
         try:
@@ -105,38 +110,40 @@ class CustomMetrics(Collector):
             raise _Refused("invalid_name", f"name must match [a-zA-Z_][a-zA-Z0-9_]* (at most {MAX_NAME_LENGTH} "
                                            f"characters, no colons); got {name!r}", "/name")
         if name.endswith(_RESERVED_SUFFIXES) or name in _OWN or name.startswith("__"):
-            raise _Refused("invalid_name", f"name {name!r} is reserved (suffixes {', '.join(_RESERVED_SUFFIXES)} "
-                                           "and the service's own names)", "/name")
+            raise _Refused("reserved_name", f"name {name!r} collides with a reserved name (the suffixes "
+                                            f"{', '.join(_RESERVED_SUFFIXES)}, a leading __, or one of this "
+                                            "service's own metrics)", "/name", status=409)
 
     @staticmethod
     def _check_tags(tags: Mapping[str, str], limits: CustomMetricLimits) -> Labels:
-        if len(tags) > limits.max_labels:
-            raise _Refused("invalid_labels", f"at most {limits.max_labels} tags", "/tags")
+        if len(tags) > min(limits.max_labels, MAX_TAGS):
+            raise _Refused("invalid_labels", f"at most {min(limits.max_labels, MAX_TAGS)} tags", "/tags")
         size = 0
         for key, val in tags.items():
-            if not _LABEL.match(key) or key.startswith("__") or key in _RESERVED_LABELS:
-                raise _Refused("invalid_labels", f"tag {key!r} is not a usable label name (it must match "
-                                                 "[a-zA-Z_][a-zA-Z0-9_]*, not start with __, and not be one of "
-                                                 f"{', '.join(sorted(_RESERVED_LABELS))})", f"/tags/{key}")
-            size += len(key.encode()) + len(val.encode())
-        if size > MAX_TAG_BYTES:
-            raise _Refused("invalid_labels", f"tags are larger than {MAX_TAG_BYTES} bytes together", "/tags")
+            if len(key) > MAX_LABEL_NAME or not _LABEL.match(key) or len(val) > MAX_LABEL_VALUE:
+                raise _Refused("invalid_labels", f"tag {key!r} must match [a-zA-Z_][a-zA-Z0-9_]* (at most "
+                                                 f"{MAX_LABEL_NAME} characters), its value at most "
+                                                 f"{MAX_LABEL_VALUE} characters", f"/tags/{key}")
+            if key.startswith("__") or key in _RESERVED_LABELS:
+                raise _Refused("reserved_label", f"tag {key!r} collides with a label Prometheus or this service "
+                                                 f"sets ({', '.join(sorted(_RESERVED_LABELS))}, or a leading __)",
+                               f"/tags/{key}", status=409)
+            size += len(key) + len(val)
+        if size > MAX_TAG_CHARACTERS:
+            raise _Refused("invalid_labels", f"tags are longer than {MAX_TAG_CHARACTERS} characters together",
+                           "/tags")
         return tuple(sorted(tags.items()))
 
     @staticmethod
-    def _check_timestamp(text: str | None, now: float, limits: CustomMetricLimits) -> float:
-        if text is None:
+    def _check_timestamp(when: datetime | None, now: float, limits: CustomMetricLimits) -> float:
+        if when is None:
             return now
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.tzinfo is None:
-            raise _Refused("invalid_timestamp", f"timestamp must be RFC 3339 with a time zone "
-                                                f"(2024-03-15T10:30:00Z); got {text!r}", "/timestamp")
-        at = parsed.timestamp()
+        if when.tzinfo is None:
+            raise _Refused("invalid_timestamp", "timestamp must be RFC 3339 with a time zone "
+                                                "(2024-03-15T10:30:00Z)", "/timestamp")
+        at = when.timestamp()
         if not now - limits.max_sample_age_ms / 1000 <= at <= now + limits.max_sample_future_ms / 1000:
-            raise _Refused("invalid_timestamp", f"timestamp {text} is outside the accepted range (from "
+            raise _Refused("invalid_timestamp", f"timestamp {when.isoformat()} is outside the accepted range (from "
                                                 f"{limits.max_sample_age_ms // 1000} s ago to "
                                                 f"{limits.max_sample_future_ms // 1000} s ahead)", "/timestamp")
         return at
@@ -187,21 +194,15 @@ class CustomMetrics(Collector):
             oldest = min(oldest, min((s.updated_at for s in series.values()), default=math.inf))
         self._next_expiry, self._ttl_ms = oldest + ttl, limits.series_ttl_ms
 
-    def prune(self) -> None:
-        """Stop exporting series not updated for ``series_ttl`` (run periodically, in the background)."""
-        with self._lock:
-            self._expire(self._clock.now(), self._limits())
-
-    def count(self, tenant_id: str | None = None) -> int:
-        return self._total if tenant_id is None else len(self._series.get(tenant_id, {}))
-
     def describe(self) -> list[Metric]:
         return []  # dynamic names; registered without names so snapshots (restricted_registry) skip it
 
     def collect(self) -> Iterator[Metric]:
+        limits = self._limits()
+        fresh = self._clock.now() - limits.series_ttl_ms / 1000
         with self._lock:
             rows = [(tenant, name, labels, s.value) for tenant, series in self._series.items()
-                    for (name, labels), s in series.items()]
+                    for (name, labels), s in series.items() if s.updated_at >= fresh]
             counts = {tenant: len(series) for tenant, series in self._series.items()}
         families: dict[str, Metric] = {}
         for tenant, name, labels, value in sorted(rows):
@@ -211,12 +212,12 @@ class CustomMetrics(Collector):
                                                  "/api/monitoring/metrics/custom (latest value).", "gauge")
             family.add_sample(PREFIX + name, {**dict(labels), "tenant": tenant}, value)
         yield from families.values()
-        series = GaugeMetricFamily("tenant_exporter_custom_series", "Custom metric series held, by tenant.",
+        series = GaugeMetricFamily("tenant_exporter_custom_series",
+                                   "Custom metric series held (idle ones included until deleted), by tenant.",
                                    labels=["tenant"])
         for tenant, n in sorted(counts.items()):
             series.add_metric([tenant], n)
         yield series
-        limits = self._limits()
         yield GaugeMetricFamily("tenant_exporter_custom_series_limit", "Custom metric series allowed per tenant.",
                                 value=limits.max_series_per_tenant)
 
@@ -228,8 +229,9 @@ class _Refused(Exception):
         self.reason = reason
         extra = {"reason": reason}
         if status == 409:
-            self.problem: ValidationFailed | Conflict | TooManyRequests = Conflict(detail, slug="out-of-order",
-                                                                                  extra=extra)
+            slug = "out-of-order" if reason == "out_of_order" else "reserved-name"
+            self.problem: ValidationFailed | Conflict | TooManyRequests = Conflict(
+                detail, slug=slug, extra={**extra, "errors": [{"detail": detail, "pointer": f"#{pointer}"}]})
         elif status == 429:
             self.problem = TooManyRequests(detail, slug="custom-series-limit", extra=extra,
                                            headers={"Retry-After": str(retry_after or 1)})

@@ -6,6 +6,7 @@
     ├── ConfigError              YAML config rejected: a list of file:line:field issues
     ├── StoreError               the database failed
     │   └── StoreUnavailable     ... because it cannot be reached (503 + Retry-After)
+    ├── ArchiveError             audit events could not be archived (so none were deleted)
     └── ProblemError             an HTTP answer other than success
         ├── BadRequest           400
         ├── Unauthorized         401 (+ WWW-Authenticate)
@@ -63,6 +64,10 @@ class StoreError(ExporterError):
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached right now; the caller should retry later."""
+
+
+class ArchiveError(ExporterError):
+    """Audit events could not be written to the archive directory; retention deleted none."""
 
 
 class ProblemError(ExporterError):

@@ -9,15 +9,20 @@ from prometheus_client import CollectorRegistry
 
 from exporter.active_users import ActiveUsers
 from exporter.alerting import AlertEngine
+from exporter.audit_recorder import AuditLog, AuthFailureSampler
+from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
 from exporter.clock import Clock
 from exporter.config import ConfigHolder
 from exporter.custom_metrics import CustomMetrics
+from exporter.exposition import MetricsRenderer
 from exporter.probes import ProbeCollector, ProbeRunner
 from exporter.quota import QuotaEnforcer
 from exporter.settings import Settings
 from exporter.store import Store
+from exporter.system import SystemCollector
 from exporter.usage import UsageTracker
+from exporter.usage_metrics import UsageCollector
 
 SETTINGS: Final = web.AppKey("settings", Settings)
 CLOCK: Final = web.AppKey("clock", Clock)
@@ -27,6 +32,12 @@ STORE: Final = web.AppKey("store", Store)
 KEYRING: Final = web.AppKey("keyring", KeyRing)
 USAGE: Final = web.AppKey("usage", UsageTracker)
 QUOTA: Final = web.AppKey("quota", QuotaEnforcer)
+SYSTEM: Final = web.AppKey("system", SystemCollector)
+USAGE_METRICS: Final = web.AppKey("usage_metrics", UsageCollector)
+RENDERER: Final = web.AppKey("renderer", MetricsRenderer)
+AUDIT: Final = web.AppKey("audit", AuditLog)
+AUTH_FAILURES: Final = web.AppKey("auth_failures", AuthFailureSampler)
+AUDIT_MAINTENANCE: Final = web.AppKey("audit_maintenance", AuditMaintenance)
 ALERTING: Final = web.AppKey("alerting", AlertEngine)
 ACTIVE_USERS: Final = web.AppKey("active_users", ActiveUsers)
 CUSTOM_METRICS: Final = web.AppKey("custom_metrics", CustomMetrics)

@@ -265,10 +265,10 @@ def _duration(doc: YamlDoc, where: PathT, text: str, *, minimum: int) -> int:
 
 def _custom(doc: YamlDoc, spec: _CustomSpec) -> CustomMetricLimits:
     where: PathT = ("custom_metrics",)
-    for field in ("max_series_per_tenant", "max_series_total", "max_labels"):
+    for field, most in (("max_series_per_tenant", 10_000_000), ("max_series_total", 10_000_000), ("max_labels", 16)):
         value = getattr(spec, field)
-        if not 1 <= value <= 10_000_000:
-            doc.issue((*where, field), "must be between 1 and 10000000")
+        if not 1 <= value <= most:
+            doc.issue((*where, field), f"must be between 1 and {most}")
     return CustomMetricLimits(
         spec.max_series_per_tenant, spec.max_series_total, spec.max_labels,
         _duration(doc, (*where, "series_ttl"), spec.series_ttl, minimum=1000),

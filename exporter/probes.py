@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,18 +46,19 @@ class Probe(Protocol):
 class HttpProbe:
     """GET ``url``; success is the expected status within the timeout."""
 
-    def __init__(self, service: str, url: str, session: aiohttp.ClientSession, timeout: float,
+    def __init__(self, service: str, url: str, session: aiohttp.ClientSession, timeout: Callable[[], float],
                  expected_status: int = 200) -> None:
         self.service = service
         self.url = url
         self._session = session
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout  # seconds, re-read at each check (a reload applies)
         self._expected = expected_status
 
     async def check(self) -> ProbeResult:
         start = time.perf_counter()
         try:
-            async with self._session.get(self.url, timeout=self._timeout, allow_redirects=False) as response:
+            timeout = aiohttp.ClientTimeout(total=self._timeout())
+            async with self._session.get(self.url, timeout=timeout, allow_redirects=False) as response:
                 await response.read()
                 ok = response.status == self._expected
                 detail = f"HTTP {response.status}"
@@ -76,9 +77,11 @@ def api_probe_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}/-/ready"
 
 
-def build_probes(settings: Settings, probes: ProbeSettings, session: aiohttp.ClientSession) -> list[Probe]:
+def build_probes(
+    settings: Settings, probes: Callable[[], ProbeSettings], session: aiohttp.ClientSession
+) -> list[Probe]:
     """The probes to run. Issue 6 adds the database and configured HTTP/TCP services here."""
-    return [HttpProbe("api", api_probe_url(settings), session, probes.timeout_ms / 1000)]
+    return [HttpProbe("api", api_probe_url(settings), session, lambda: probes().timeout_ms / 1000)]
 
 
 class ProbeCollector(Collector):
@@ -118,6 +121,15 @@ class ProbeRunner:
     def __init__(self, probes: Sequence[Probe], results: ProbeCollector) -> None:
         self.probes = list(probes)
         self.results = results
+
+    async def run_forever(self, interval_ms: Callable[[], int]) -> None:
+        """Probe every interval (re-read each time); a failing probe is a result, never a crash."""
+        while True:
+            await asyncio.sleep(interval_ms() / 1000)
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("probing failed; retrying at the next interval")
 
     async def run_once(self) -> list[ProbeResult]:
         """Run every probe concurrently and record the results."""

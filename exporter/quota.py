@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from exporter.catalog import API_CALLS, RateLimit, Tenant
-from exporter.clock import Clock, month_bounds
+from exporter.clock import Clock
 from exporter.errors import TooManyRequests
 from exporter.usage import UsageTracker
 
@@ -50,6 +50,7 @@ class QuotaEnforcer:
         self._usage = usage
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
+        self._policies: dict[tuple[str, int, int, int], str] = {}
 
     def _bucket(self, tenant_id: str, rate: RateLimit) -> TokenBucket:
         bucket = self._buckets.get(tenant_id)
@@ -61,34 +62,48 @@ class QuotaEnforcer:
     def admit(self, tenant: Tenant) -> dict[str, str]:
         """Count one request for ``tenant`` or raise 429; return the RateLimit headers to send."""
         now = self._clock.now()
-        start, end = month_bounds(now)
+        month = self._usage.month()
+        month_window = int(month.end - month.start)
+        month_reset = max(1, math.ceil(month.end - now))
         limit = tenant.limits[API_CALLS.name]
-        used = self._usage.api_calls(tenant.id)
-        month_reset = max(1, math.ceil(end - now))
         quota = int(limit.value)
+        used = self._usage.api_calls(tenant.id, month.key)
         if not limit.soft and used >= quota:
-            monthly = PolicyState("monthly", quota, int(end - start), 0, month_reset)
+            monthly = PolicyState("monthly", quota, month_window, 0, month_reset)
             raise _refusal(
                 "quota-exceeded", monthly, [monthly], tenant,
                 f"the monthly quota of {quota} API calls is used up; it resets at the start of next month (UTC)",
             )
 
         bucket = self._bucket(tenant.id, tenant.rate_limit)
-        admitted = bucket.take(self._clock.monotonic())
         burst_window = max(1, math.ceil(bucket.capacity / bucket.rate))
-        if not admitted:
+        if not bucket.take(self._clock.monotonic()):
             wait = bucket.seconds_until(1.0)
             burst = PolicyState("burst", bucket.capacity, burst_window, 0, wait)
-            monthly = PolicyState("monthly", quota, int(end - start), max(0, quota - used), month_reset)
+            monthly = PolicyState("monthly", quota, month_window, max(0, quota - used), month_reset)
             raise _refusal("rate-limited", burst, [monthly, burst], tenant,
                            f"more than {tenant.rate_limit.requests_per_second:g} requests per second "
                            f"(burst {bucket.capacity}); retry in {wait} s")
 
-        self._usage.count(tenant.id)
-        monthly = PolicyState("monthly", quota, int(end - start), max(0, quota - used - 1), month_reset)
-        burst = PolicyState("burst", bucket.capacity, burst_window, int(bucket.tokens),
-                            bucket.seconds_until(float(bucket.capacity)))
-        return headers([monthly, burst])
+        self._usage.count(tenant.id, month.key)
+        # the hot path: no objects beyond the header dict and its strings
+        policy_key = (tenant.id, quota, month_window, bucket.capacity)
+        policy = self._policies.get(policy_key)
+        if policy is None:
+            policy = self._policies[policy_key] = (
+                f'"monthly";q={quota};w={month_window}, "burst";q={bucket.capacity};w={burst_window}'
+            )
+        month_left = max(0, quota - used - 1)
+        burst_left = int(bucket.tokens)
+        burst_reset = bucket.seconds_until(float(bucket.capacity))
+        burst_lowest = (burst_left, -burst_reset) < (month_left, -month_reset)
+        return {
+            "RateLimit-Policy": policy,
+            "RateLimit": f'"monthly";r={month_left};t={month_reset}, "burst";r={burst_left};t={burst_reset}',
+            "RateLimit-Limit": str(bucket.capacity if burst_lowest else quota),
+            "RateLimit-Remaining": str(burst_left if burst_lowest else month_left),
+            "RateLimit-Reset": str(burst_reset if burst_lowest else month_reset),
+        }
 
 
 def headers(policies: list[PolicyState], lowest: PolicyState | None = None) -> dict[str, str]:

@@ -38,11 +38,23 @@ class Settings:
     metrics_token: str | None = None
     metrics_port: int | None = None
     metrics_exclude_paths: tuple[str, ...] = ("/metrics",)
+    metrics_enabled: bool = True
+    metrics_max_series: int = 2000
+    system_sample_interval: float = 2.0
+    loop_lag_interval: float = 0.1
+    enable_test_routes: bool = False
     usage_flush_interval: float = 5.0
     key_refresh_interval: float = 10.0
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     public_base_url: str | None = None
+    # audit log: the checkpoint/anchor signing key is a secret kept outside the database
+    audit_checkpoint_key: bytes | None = field(default=None, repr=False)
+    audit_archive_dir: Path | None = None
+    audit_checkpoint_interval: float = 60.0
+    audit_retention_interval: float = 3600.0
+    audit_retention_batch: int = 1000
+    audit_platform_retention_days: int = 365
     probe_api_url: str | None = None
 
     @classmethod
@@ -65,11 +77,24 @@ class Settings:
             "metrics_token": env.get("METRICS_TOKEN") or None,
             "metrics_port": _int(env, "METRICS_PORT", None),
             "metrics_exclude_paths": _csv(env.get("METRICS_EXCLUDE_PATHS", "/metrics")),
+            "metrics_enabled": _bool(env, "METRICS_ENABLED", base.metrics_enabled),
+            "metrics_max_series": _int(env, "METRICS_MAX_SERIES", base.metrics_max_series),
+            "system_sample_interval": _float(env, "SYSTEM_SAMPLE_INTERVAL", base.system_sample_interval),
+            "loop_lag_interval": _float(env, "LOOP_LAG_INTERVAL", base.loop_lag_interval),
+            "enable_test_routes": _bool(env, "ENABLE_TEST_ROUTES", base.enable_test_routes),
             "usage_flush_interval": _float(env, "USAGE_FLUSH_INTERVAL", base.usage_flush_interval),
             "key_refresh_interval": _float(env, "KEY_REFRESH_INTERVAL", base.key_refresh_interval),
             "max_body_bytes": _int(env, "MAX_BODY_BYTES", base.max_body_bytes),
             "log_level": env.get("LOG_LEVEL", base.log_level).upper(),
             "public_base_url": env.get("PUBLIC_BASE_URL") or None,
+            "audit_checkpoint_key": _secret(env, "AUDIT_CHECKPOINT_KEY"),
+            "audit_archive_dir": Path(env["AUDIT_ARCHIVE_DIR"]) if env.get("AUDIT_ARCHIVE_DIR") else None,
+            "audit_checkpoint_interval": _float(env, "AUDIT_CHECKPOINT_INTERVAL", base.audit_checkpoint_interval),
+            "audit_retention_interval": _float(env, "AUDIT_RETENTION_INTERVAL", base.audit_retention_interval),
+            "audit_retention_batch": _positive_int(env, "AUDIT_RETENTION_BATCH", base.audit_retention_batch),
+            "audit_platform_retention_days": _positive_int(
+                env, "AUDIT_PLATFORM_RETENTION_DAYS", base.audit_platform_retention_days, allow_zero=True
+            ),
             "probe_api_url": env.get("PROBE_API_URL") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -80,6 +105,17 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
 def _int(env: Mapping[str, str], name: str, default: int | None) -> Any:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -88,6 +124,22 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> Any:
         return int(raw)
     except ValueError as e:
         raise SettingsError(f"{name}={raw!r} is not an integer") from e
+
+
+def _secret(env: Mapping[str, str], name: str) -> bytes | None:
+    raw = env.get(name, "")
+    if not raw:
+        return None
+    if len(raw) < 16:
+        raise SettingsError(f"{name} must be at least 16 characters (use e.g. `openssl rand -hex 32`)")
+    return raw.encode()
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int, *, allow_zero: bool = False) -> int:
+    value: int = _int(env, name, default)
+    if value < 0 or (value == 0 and not allow_zero):
+        raise SettingsError(f"{name}={value} must be {'zero or more' if allow_zero else 'positive'}")
+    return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

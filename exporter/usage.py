@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from exporter.catalog import API_CALLS, LIMIT_KINDS, Limit, Tenant
-from exporter.clock import Clock, month_bounds, month_key
+from exporter.clock import Clock, Month, MonthCursor
 from exporter.errors import StoreError
 from exporter.store import Store
 
@@ -69,7 +69,8 @@ class UsageTracker:
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._month = month_key(clock.now())
+        self._cursor = MonthCursor(clock.now())
+        self._month = self._cursor.month.key
         self._totals: dict[str, int] = {}
         self._pending: Counter[tuple[str, str]] = Counter()
         self._flushing: Counter[tuple[str, str]] = Counter()
@@ -79,22 +80,26 @@ class UsageTracker:
 
     async def load(self) -> None:
         """Read this month's totals and the reported usage from the store."""
-        self._month = month_key(self._clock.now())
+        self._month = self.month().key
         self._totals = await self._store.api_calls(self._month)
         self._reported = await self._store.reported_usage()
 
-    def _roll(self) -> str:
-        month = month_key(self._clock.now())
-        if month != self._month:  # a new calendar month (UTC): the monthly quota starts again
-            self._month = month
+    def month(self) -> Month:
+        """The current calendar month (UTC); when a new one starts, the monthly counts start at 0."""
+        month = self._cursor.at(self._clock.now())
+        if month.key != self._month:
+            self._month = month.key
             self._totals = {}
         return month
 
-    def count(self, tenant_id: str) -> None:
-        self._pending[(self._roll(), tenant_id)] += 1
+    def _roll(self) -> str:
+        return self.month().key
 
-    def api_calls(self, tenant_id: str) -> int:
-        key = (self._roll(), tenant_id)
+    def count(self, tenant_id: str, month: str | None = None) -> None:
+        self._pending[(month or self._roll(), tenant_id)] += 1
+
+    def api_calls(self, tenant_id: str, month: str | None = None) -> int:
+        key = (month or self._roll(), tenant_id)
         return self._totals.get(tenant_id, 0) + self._pending.get(key, 0) + self._flushing.get(key, 0)
 
     def reported(self, tenant_id: str) -> Mapping[str, float]:
@@ -112,7 +117,8 @@ class UsageTracker:
         return out
 
     def period(self) -> tuple[float, float]:
-        return month_bounds(self._clock.now())
+        month = self.month()
+        return month.start, month.end
 
     async def report(self, tenant_id: str, values: Mapping[str, float]) -> None:
         """Store reported usage (write-through: the caller's answer waits for the commit)."""

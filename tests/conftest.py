@@ -82,9 +82,13 @@ ServiceFactory = Callable[..., Awaitable[Service]]
 
 @pytest.fixture
 async def make_service(
-    aiohttp_client: Any, database_url: str, config_dir: Path, clock: FakeClock
+    database_url: str, config_dir: Path, clock: FakeClock, aiohttp_client: Any
 ) -> ServiceFactory:
-    """Start the real app (create_app) on loopback; keyword arguments override Settings."""
+    """Start the real app (create_app) on loopback; keyword arguments override Settings.
+
+    ``aiohttp_client`` comes last so that it is torn down first: the app stops (committing queued
+    audit events) before the database is dropped.
+    """
 
     async def start(**overrides: Any) -> Service:
         port = overrides.pop("port", None) or free_port()  # the self-probe calls the port in Settings

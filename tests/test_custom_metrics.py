@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.clock import isoformat
 from tests.conftest import Service, ServiceFactory
 from tests.monitoring import PROBE_RULES, config_with
 
@@ -32,7 +32,7 @@ def rejected(service: Service, tenant: str, reason: str) -> float:
 async def test_the_seed_example_is_recorded_and_exported(make_service: ServiceFactory) -> None:
     """The seed's body gets the seed's answer, and /metrics shows the value with its tags and the tenant."""
     service = await make_service()
-    now = isoformat(service.clock.now())
+    now = rfc3339(service.clock.now())
     body = {"name": "case_processing_time", "value": 234, "tags": {"case_type": "fraud"}, "timestamp": now}
     async with service.client.post(URL, json=body, headers=await service.headers("acme", "service")) as r:
         answer = await r.json()
@@ -54,36 +54,43 @@ async def test_roles_service_and_admin_may_post_viewers_may_not(make_service: Se
             assert (role, status) == (role, r.status)
 
 
-BAD = [
-    ({"name": "case-time", "value": 1}, "invalid_name", "#/name"),
-    ({"name": "ns:metric", "value": 1}, "invalid_name", "#/name"),
-    ({"name": "requests_total", "value": 1}, "invalid_name", "#/name"),
-    ({"name": "series_limit", "value": 1}, "invalid_name", "#/name"),
-    ({"name": "x" * 101, "value": 1}, "invalid_name", "#/name"),
-    ({"name": "ok", "value": 1, "tags": {"tenant": "globex"}}, "invalid_labels", "#/tags/tenant"),
-    ({"name": "ok", "value": 1, "tags": {"__name__": "up"}}, "invalid_labels", "#/tags/__name__"),
-    ({"name": "ok", "value": 1, "tags": {"case-type": "a"}}, "invalid_labels", "#/tags/case-type"),
-    ({"name": "ok", "value": 1, "tags": {f"t{i}": "v" for i in range(17)}}, "invalid_labels", "#/tags"),
-    ({"name": "ok", "value": 1, "tags": {f"t{i}": "v" * 200 for i in range(6)}}, "invalid_labels", "#/tags"),
-    ({"name": "ok", "value": 1, "timestamp": "2026-11-18T10:00:00"}, "invalid_timestamp", "#/timestamp"),
-    ({"name": "ok", "value": 1, "timestamp": "yesterday"}, "invalid_timestamp", "#/timestamp"),
-    ({"name": "ok", "value": 1, "timestamp": "2024-03-15T10:30:00Z"}, "invalid_timestamp", "#/timestamp"),
-    ({"name": "ok", "value": 1, "timestamp": "2030-01-01T00:00:00Z"}, "invalid_timestamp", "#/timestamp"),
-    ({"name": "ok", "value": "234"}, "invalid_body", "#/value"),
-    ({"name": "ok"}, "invalid_body", "#"),
-    ({"name": "ok", "value": 1, "unit": "ms"}, "invalid_body", "#"),
+def rfc3339(ts: float) -> str:
+    """Seconds-precision RFC 3339 in UTC, as the seed writes timestamps."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+BAD = [  # body, status, reason counted, JSON pointer in the problem
+    ({"name": "case-time", "value": 1}, 422, "invalid_body", "#/name"),
+    ({"name": "ns:metric", "value": 1}, 422, "invalid_body", "#/name"),
+    ({"name": "x" * 101, "value": 1}, 422, "invalid_body", "#/name"),
+    ({"name": "requests_total", "value": 1}, 409, "reserved_name", "#/name"),
+    ({"name": "series_limit", "value": 1}, 409, "reserved_name", "#/name"),
+    ({"name": "ok", "value": 1, "tags": {"tenant": "globex"}}, 409, "reserved_label", "#/tags/tenant"),
+    ({"name": "ok", "value": 1, "tags": {"__name__": "up"}}, 409, "reserved_label", "#/tags/__name__"),
+    ({"name": "ok", "value": 1, "tags": {"case-type": "a"}}, 422, "invalid_body", "#"),  # msgspec: a key
+    ({"name": "ok", "value": 1, "tags": {f"t{i}": "v" for i in range(17)}}, 422, "invalid_body", "#/tags"),
+    ({"name": "ok", "value": 1, "tags": {f"t{i}": "v" * 200 for i in range(6)}}, 422, "invalid_labels", "#/tags"),
+    ({"name": "ok", "value": 1, "timestamp": "2026-11-18T10:00:00"}, 422, "invalid_body", "#/timestamp"),
+    ({"name": "ok", "value": 1, "timestamp": "yesterday"}, 422, "invalid_body", "#/timestamp"),
+    ({"name": "ok", "value": 1, "timestamp": "2024-03-15T10:30:00Z"}, 422, "invalid_timestamp", "#/timestamp"),
+    ({"name": "ok", "value": 1, "timestamp": "2030-01-01T00:00:00Z"}, 422, "invalid_timestamp", "#/timestamp"),
+    ({"name": "ok", "value": "234"}, 422, "invalid_body", "#/value"),
+    ({"name": "ok"}, 422, "invalid_body", "#"),
+    ({"name": "ok", "value": 1, "unit": "ms"}, 422, "invalid_body", "#"),
 ]
 
 
-@pytest.mark.parametrize(("body", "reason", "pointer"), BAD, ids=[f"{r} at {p}: {str(b)[:60]}" for b, r, p in BAD])
-async def test_bad_samples_get_422_with_a_pointer_and_are_counted(
-    make_service: ServiceFactory, body: dict, reason: str, pointer: str
+@pytest.mark.parametrize(("body", "status", "reason", "pointer"), BAD,
+                         ids=[f"{st} {r} at {p}: {str(b)[:50]}" for b, st, r, p in BAD])
+async def test_bad_samples_are_refused_with_a_pointer_and_counted(
+    make_service: ServiceFactory, body: dict, status: int, reason: str, pointer: str
 ) -> None:
-    """An unusable name, tag, value or timestamp is a 422 naming the field, counted as a rejected sample."""
+    """An unusable name, tag, value or timestamp is a 422 (a name or label that collides, a 409) naming
+    the field, and is counted as a rejected sample; nothing is exported."""
     service = await make_service()
     async with service.client.post(URL, json=body, headers=await service.headers("acme", "service")) as r:
         problem = await r.json()
-    assert (422, "application/problem+json") == (r.status, r.content_type)
+    assert (status, "application/problem+json") == (r.status, r.content_type)
     assert pointer in [e["pointer"] for e in problem.get("errors", [])] or pointer == "#", problem
     assert (1.0, {}) == (rejected(service, "acme", reason), exported(service))
 
@@ -129,7 +136,7 @@ async def test_out_of_order_samples_are_refused(make_service: ServiceFactory) ->
     """A sample older than the series' latest is a 409, not a silent overwrite."""
     service = await make_service()
     headers = await service.headers("acme", "service")
-    newer, older = isoformat(service.clock.now()), isoformat(service.clock.now() - 60)
+    newer, older = rfc3339(service.clock.now()), rfc3339(service.clock.now() - 60)
     async with service.client.post(URL, json={"name": "q", "value": 2, "timestamp": newer}, headers=headers) as r:
         assert 200 == r.status
     async with service.client.post(URL, json={"name": "q", "value": 1, "timestamp": older}, headers=headers) as r:

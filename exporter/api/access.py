@@ -8,8 +8,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from exporter import keys
+from exporter.api import auditing
 from exporter.auth import TENANT, Handler, authenticate, authorize, required_roles
-from exporter.errors import ProblemError
+from exporter.errors import ProblemError, Unauthorized
 
 
 @web.middleware
@@ -19,7 +20,11 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     app = request.app
     catalog = app[keys.CONFIG].current.catalog
-    principal = await authenticate(request, app[keys.KEYRING], catalog)
+    try:
+        principal = await authenticate(request, app[keys.KEYRING], catalog)
+    except Unauthorized as e:
+        auditing.login_failed(request, e)
+        raise
     limit_headers = app[keys.QUOTA].admit(request[TENANT])
     try:
         authorize(principal, roles)

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import msgspec
 from aiohttp import web
 
 from exporter import keys
+from exporter.api import auditing
 from exporter.api.json import json_response
-from exporter.auth import requires
+from exporter.api.openapi import operation
+from exporter.audit_actions import config_reload
+from exporter.auth import PRINCIPAL, requires
 from exporter.errors import BadRequest, StoreError
 
 routes = web.RouteTableDef()
 
 
+class Reloaded(msgspec.Struct):
+    reloaded: bool
+    config_version: str
+    files: list[str]
+
+
 @routes.get("/-/healthy")
+@operation(content_type="text/plain")
 async def healthy(request: web.Request) -> web.Response:
     """Liveness: the process answers."""
     return web.Response(text="tenant-exporter is Healthy.\n")
 
 
 @routes.get("/-/ready")
+@operation(content_type="text/plain", errors=(503,))
 async def ready(request: web.Request) -> web.Response:
     """Readiness: the store answers."""
     try:
@@ -30,12 +42,15 @@ async def ready(request: web.Request) -> web.Response:
 
 @routes.post("/-/reload")
 @requires("operator")
+@operation(Reloaded, errors=(400,))
 async def reload(request: web.Request) -> web.Response:
     """Reload every config file; a bad file keeps the old config and answers 400 with the errors."""
     result = await request.app[keys.CONFIG].reload()
+    actor = auditing.actor(request[PRINCIPAL])
+    await request.app[keys.AUDIT].record(config_reload(result, actor, auditing.context(request)))
     if not result.ok:
         raise BadRequest(
             "the configuration was not reloaded; the previous version stays in use",
             slug="config-invalid", extra={"errors": list(result.errors), "config_version": result.version},
         )
-    return json_response({"reloaded": True, "config_version": result.version, "files": list(result.files)})
+    return json_response(Reloaded(True, result.version, list(result.files)))

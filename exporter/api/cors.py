@@ -16,7 +16,7 @@ ALLOW_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, If-None-Match, X-Request-ID, X-Tenant-ID"
 EXPOSE_HEADERS = (
     "ETag, Retry-After, X-Request-ID, RateLimit, RateLimit-Policy, "
-    "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
+    "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Link, Content-Disposition"
 )
 
 

@@ -7,6 +7,7 @@ yet (a later issue), rather than answer invented numbers.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from aiohttp import web
@@ -14,7 +15,8 @@ from aiohttp import web
 from exporter import keys
 from exporter.alerts import Alert, AlertState
 from exporter.api import monitoring_models as m
-from exporter.api.json import json_response, read_json
+from exporter.api.json import json_response
+from exporter.api.openapi import operation, param, read_body
 from exporter.auth import PRINCIPAL, TENANT, requires
 from exporter.clock import isoformat
 from exporter.errors import BadRequest, ProblemError
@@ -99,6 +101,7 @@ def _view(request: web.Request) -> tuple[MonitorView | None, float, int]:
 
 @routes.get("/api/monitoring/health")
 @requires()
+@operation(m.HealthOut)
 async def get_health(request: web.Request) -> web.Response:
     """Current health: healthy, degraded (a warning fires) or unhealthy (an error fires), with the figures."""
     engine = request.app[keys.ALERTING]
@@ -123,6 +126,7 @@ async def get_health(request: web.Request) -> web.Response:
 
 @routes.get("/api/monitoring/metrics")
 @requires()
+@operation(m.MetricsOut)
 async def get_metrics(request: web.Request) -> web.Response:
     """Response time (average, p50, p95, p99), error rate, uptime, users, CPU, memory, rps; also per route."""
     view, window, users = _view(request)
@@ -145,6 +149,8 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 @routes.get("/api/monitoring/alerts")
 @requires()
+@operation(m.AlertsOut, errors=(400,), query={
+    "include_resolved": param("true: also the alerts resolved in the last 15 minutes", enum=["true", "false"])})
 async def get_alerts(request: web.Request) -> web.Response:
     """Active alerts (pending and firing; ``?include_resolved=true`` adds the recently resolved)."""
     flag = request.query.get("include_resolved", "false").lower()
@@ -158,9 +164,14 @@ async def get_alerts(request: web.Request) -> web.Response:
 
 @routes.post("/api/monitoring/alerts/acknowledge/{alert_id}")
 @requires("admin")
+@operation(m.AlertOut, body=m.AcknowledgeIn, errors=(404,))
 async def acknowledge(request: web.Request) -> web.Response:
-    """Acknowledge an active alert (admin). Idempotent; shown until the alert resolves; 404 for unknown ids."""
-    body = await read_json(request, m.AcknowledgeIn) if request.body_exists else m.AcknowledgeIn()
+    """Acknowledge an active alert (admin). Idempotent; shown until the alert resolves; 404 for unknown ids.
+
+    The body (a comment) is optional. The acknowledgement is stored durably and cleared when the
+    alert resolves; acknowledging again returns the first acknowledgement.
+    """
+    body = await read_body(request) if request.body_exists else m.AcknowledgeIn()
     principal = request[PRINCIPAL]
     alert, record = await request.app[keys.ALERTING].acknowledge(
         request.match_info["alert_id"], tenant_id=principal.tenant_id, key_id=principal.key_id,
@@ -171,15 +182,21 @@ async def acknowledge(request: web.Request) -> web.Response:
 
 @routes.post("/api/monitoring/metrics/custom")
 @requires("service", "admin")
+@operation(m.CustomMetricOut, body=m.CustomMetricIn, errors=(409,))
 async def post_custom_metric(request: web.Request) -> web.Response:
-    """Record a custom metric sample; it is exported on /metrics with its tags as labels."""
+    """Record a custom metric sample; it is exported on /metrics with its tags as labels.
+
+    Exported as ``tenant_exporter_custom_<name>{<tags>, tenant}`` (a gauge). 422 for an unusable
+    name, tag, value or timestamp; 409 for a sample older than the series' latest; 429 when the
+    tenant's (or the service's) series limit is reached and the sample would start a new series.
+    """
     custom, tenant = request.app[keys.CUSTOM_METRICS], request[TENANT]
     try:
-        body = await read_json(request, m.CustomMetricIn)
+        body: m.CustomMetricIn = await read_body(request)
     except ProblemError:
         custom.reject(tenant.id, "invalid_body")
         raise
     recorded = custom.record(tenant.id, body.name, body.value, body.tags, body.timestamp)
-    timestamp = body.timestamp if body.timestamp is not None else isoformat(recorded.timestamp)
+    timestamp = body.timestamp or datetime.fromtimestamp(recorded.timestamp, UTC)
     return json_response(m.CustomMetricOut(True, body.name, body.value, timestamp, recorded.exported_as, tenant.id,
                                            recorded.labels))

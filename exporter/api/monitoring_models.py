@@ -7,9 +7,19 @@ percent, as the seed shows them; ``null`` means no data in the window, never a m
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
+
+from exporter.custom_metrics import (
+    LABEL_PATTERN,
+    MAX_LABEL_NAME,
+    MAX_LABEL_VALUE,
+    MAX_NAME_LENGTH,
+    MAX_TAGS,
+    NAME_PATTERN,
+)
 
 Number = int | float
 
@@ -108,18 +118,26 @@ class AcknowledgeIn(msgspec.Struct, forbid_unknown_fields=True):
     comment: Annotated[str, msgspec.Meta(max_length=1000)] = ""
 
 
+MetricName = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH,
+                                         description="A Prometheus metric name without colons.")]
+LabelName = Annotated[str, msgspec.Meta(pattern=LABEL_PATTERN, max_length=MAX_LABEL_NAME)]
+LabelValue = Annotated[str, msgspec.Meta(max_length=MAX_LABEL_VALUE)]
+Tags = Annotated[dict[LabelName, LabelValue], msgspec.Meta(max_length=MAX_TAGS)]
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339 with a time zone; default: now.")]
+
+
 class CustomMetricIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
+    name: MetricName
     value: Number
-    tags: dict[str, Annotated[str, msgspec.Meta(max_length=256)]] = {}
-    timestamp: str | None = None
+    tags: Tags = {}
+    timestamp: Timestamp | None = None
 
 
 class CustomMetricOut(msgspec.Struct):
     recorded: bool
     metric: str
     value: Number
-    timestamp: str
+    timestamp: datetime
     exported_as: str
     tenant: str
     labels: dict[str, str]

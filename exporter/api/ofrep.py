@@ -14,6 +14,7 @@ from aiohttp import web
 
 from exporter import keys
 from exporter.api.json import json_response, read_json
+from exporter.api.openapi import operation
 from exporter.auth import TENANT, requires
 from exporter.catalog import FeatureDecision, Tenant
 
@@ -46,6 +47,11 @@ class BulkEvaluation(msgspec.Struct):
     flags: list[EvaluationSuccess]
 
 
+class ProviderConfiguration(msgspec.Struct):
+    name: str
+    capabilities: dict[str, Any]
+
+
 class EvaluationRequest(msgspec.Struct):
     context: dict[str, Any] = {}
 
@@ -65,6 +71,7 @@ async def _context(request: web.Request) -> None:
 
 @routes.post("/ofrep/v1/evaluate/flags/{key}")
 @requires()
+@operation(EvaluationSuccess, tags=("ofrep",), alternatives={404: EvaluationFailure})
 async def evaluate_flag(request: web.Request) -> web.Response:
     """Evaluate one flag (a tenant feature) for the caller's tenant."""
     await _context(request)
@@ -78,6 +85,8 @@ async def evaluate_flag(request: web.Request) -> web.Response:
 
 @routes.post("/ofrep/v1/evaluate/flags")
 @requires()
+@operation(BulkEvaluation, tags=("ofrep",), headers={"If-None-Match": "ETag of a previous answer: 304 if unchanged"},
+           alternatives={304: None})
 async def evaluate_flags(request: web.Request) -> web.Response:
     """Evaluate every flag at once; ``If-None-Match`` with the last ``ETag`` answers 304."""
     await _context(request)
@@ -92,13 +101,14 @@ async def evaluate_flags(request: web.Request) -> web.Response:
 
 @routes.get("/ofrep/v1/configuration")
 @requires()
+@operation(ProviderConfiguration, tags=("ofrep",))
 async def configuration(request: web.Request) -> web.Response:
     """OFREP provider configuration: what this server supports and how often to poll."""
     interval_ms = int(request.app[keys.SETTINGS].key_refresh_interval * 1000)
-    return json_response({
-        "name": "tenant-exporter",
-        "capabilities": {
+    return json_response(ProviderConfiguration(
+        name="tenant-exporter",
+        capabilities={
             "cacheInvalidation": {"polling": {"enabled": True, "minPollingIntervalMs": interval_ms}},
             "flagEvaluation": {"supportedTypes": ["boolean"]},
         },
-    })
+    ))

@@ -7,9 +7,10 @@ A ProblemError or an aiohttp HTTP error becomes its status; a store outage becom
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
-import uuid
+import secrets
 from typing import Any, Final
 
 from aiohttp import web
@@ -24,6 +25,13 @@ PROBLEM_JSON: Final = "application/problem+json"
 REQUEST_ID: Final = web.RequestKey("request_id", str)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 STORE_RETRY_AFTER = 5
+_ID_PREFIX: Final = secrets.token_hex(6)
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """Unique per process (a counter) and across processes (a random prefix); cheap per request."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
 def problem_response(
@@ -59,7 +67,7 @@ def _from_http_error(request: web.Request, e: web.HTTPException) -> web.Response
 @web.middleware
 async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if incoming and _SANE_ID.match(incoming) else new_request_id()
     request[REQUEST_ID] = request_id
     try:
         response = await handler(request)

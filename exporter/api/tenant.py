@@ -6,13 +6,16 @@ import msgspec
 from aiohttp import web
 
 from exporter import keys
+from exporter.api import auditing
 from exporter.api import tenant_models as m
-from exporter.api.json import json_response, read_json
+from exporter.api.json import json_response
+from exporter.api.openapi import operation, read_body
+from exporter.audit import Target
+from exporter.audit_actions import USAGE_REPORT
 from exporter.auth import TENANT, requires
 from exporter.catalog import Region, Tenant
 from exporter.clock import isoformat
-from exporter.errors import ValidationFailed
-from exporter.regions import regional_url
+from exporter.regions import FEATURE_PATH_PATTERN, regional_url
 from exporter.usage import UsageTracker
 
 routes = web.RouteTableDef()
@@ -28,6 +31,7 @@ def _limits(tenant: Tenant) -> dict[str, float | int]:
 
 @routes.get("/api/tenant/config")
 @requires()
+@operation(m.TenantConfig)
 async def get_config(request: web.Request) -> web.Response:
     """The tenant's configuration: plan, enabled features, limits, compliance, region."""
     tenant = request[TENANT]
@@ -43,6 +47,7 @@ async def get_config(request: web.Request) -> web.Response:
 
 @routes.get("/api/tenant/features")
 @requires()
+@operation(m.FeaturesOut)
 async def get_features(request: web.Request) -> web.Response:
     """The enabled features, and for every known feature why it is on or off."""
     tenant = request[TENANT]
@@ -54,6 +59,7 @@ async def get_features(request: web.Request) -> web.Response:
 
 @routes.get("/api/tenant/feature/{feature_name}")
 @requires()
+@operation(m.FeatureCheck)
 async def get_feature(request: web.Request) -> web.Response:
     """Whether one feature is enabled; an unknown name is ``enabled: false, known: false``."""
     tenant = request[TENANT]
@@ -65,6 +71,7 @@ async def get_feature(request: web.Request) -> web.Response:
 
 @routes.get("/api/tenant/limits")
 @requires()
+@operation(m.LimitsOut)
 async def get_limits(request: web.Request) -> web.Response:
     """The tenant's limits, each with its unit, enforcement and where it comes from."""
     tenant = request[TENANT]
@@ -100,6 +107,7 @@ def usage_body(tenant: Tenant, usage: UsageTracker) -> m.UsageOut:
 
 @routes.get("/api/tenant/usage")
 @requires()
+@operation(m.UsageOut)
 async def get_usage(request: web.Request) -> web.Response:
     """Current usage against each limit (API calls this calendar month, UTC)."""
     return json_response(usage_body(request[TENANT], request.app[keys.USAGE]))
@@ -107,20 +115,25 @@ async def get_usage(request: web.Request) -> web.Response:
 
 @routes.put("/api/tenant/usage")
 @requires("service")
+@operation(m.UsageOut, body=m.UsageReport, errors=(503,))
 async def put_usage(request: web.Request) -> web.Response:
-    """Report storage, team members and cases (role ``service``); answers the updated usage."""
-    report = await read_json(request, m.UsageReport)
+    """Report storage, team members and cases (role service); answers the updated usage.
+
+    Any subset of the three fields; fields left out keep their last reported value.
+    """
+    report: m.UsageReport = await read_body(request)
     values = {k: float(v) for k, v in msgspec.structs.asdict(report).items() if v is not None}
-    if not values:
-        raise ValidationFailed(f"report at least one of: {', '.join(m.UsageReport.__struct_fields__)}")
     tenant = request[TENANT]
     usage = request.app[keys.USAGE]
-    await usage.report(tenant.id, values)
+    if values:  # an empty report changes nothing and answers the current usage
+        await usage.report(tenant.id, values)
+        await auditing.record(request, USAGE_REPORT, target=Target("usage", tenant.id), details={"values": values})
     return json_response(usage_body(tenant, usage))
 
 
 @routes.get("/api/tenant/compliance")
 @requires()
+@operation(m.ComplianceOut)
 async def get_compliance(request: web.Request) -> web.Response:
     """Compliance standards of the tenant's plan and where its data resides."""
     tenant = request[TENANT]
@@ -134,6 +147,7 @@ async def get_compliance(request: web.Request) -> web.Response:
 
 @routes.get("/api/tenant/region/{feature_path:.*}")
 @requires()
+@operation(m.RegionalEndpoint, errors=(400,), path_patterns={"feature_path": FEATURE_PATH_PATTERN})
 async def get_regional_endpoint(request: web.Request) -> web.Response:
     """The regional URL for a feature path, for data residency (``getApiBaseUrl()``)."""
     tenant = request[TENANT]

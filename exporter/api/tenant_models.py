@@ -11,7 +11,8 @@ import msgspec
 
 Number = int | float
 NonNegative = Annotated[float, msgspec.Meta(ge=0, le=1e15)]
-NonNegativeInt = Annotated[int, msgspec.Meta(ge=0, le=10**15)]
+# A count: a whole number; JSON writers that send 8.0 for 8 are accepted (as JSON Schema's integer does).
+Count = Annotated[float, msgspec.Meta(ge=0, le=1e15, multiple_of=1)]
 
 
 class RegionOut(msgspec.Struct):
@@ -109,8 +110,8 @@ class UsageReport(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     """What another service reports: any subset of the non-resetting usage figures."""
 
     storage_used_gb: NonNegative | None = None
-    team_members_active: NonNegativeInt | None = None
-    cases_created: NonNegativeInt | None = None
+    team_members_active: Count | None = None
+    cases_created: Count | None = None
 
 
 class Certification(msgspec.Struct):

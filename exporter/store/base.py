@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from exporter.store.alerts_sql import AlertStore
+from exporter.store.audit_sql import AuditStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,7 @@ class ApiKeyRecord:
     revoked_at: float | None = None
 
 
-class Store(AlertStore, Protocol):
+class Store(AuditStore, AlertStore, Protocol):
     backend: str
 
     async def migrate(self) -> int:

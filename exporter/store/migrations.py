@@ -56,6 +56,58 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
+        2,
+        "audit log: events in per-tenant hash chains, chain heads, checkpoints",
+        (
+            # Text columns are NOT NULL with '' for "none", so the canonical form that is hashed has
+            # one spelling per value; ``details`` is the canonical JSON text exactly as hashed.
+            """CREATE TABLE audit_events (
+                tenant_id TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                id TEXT NOT NULL,
+                time DOUBLE PRECISION NOT NULL,
+                action TEXT NOT NULL,
+                actor_type TEXT NOT NULL,
+                actor_id TEXT NOT NULL,
+                actor_name TEXT NOT NULL,
+                actor_role TEXT NOT NULL,
+                target_type TEXT NOT NULL,
+                target_id TEXT NOT NULL,
+                target_name TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                request_id TEXT NOT NULL,
+                source_ip TEXT NOT NULL,
+                user_agent TEXT NOT NULL,
+                details TEXT NOT NULL,
+                schema_version TEXT NOT NULL,
+                prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL,
+                PRIMARY KEY (tenant_id, seq)
+            )""",
+            "CREATE INDEX audit_events_tenant_time ON audit_events (tenant_id, time, id)",
+            "CREATE INDEX audit_events_time ON audit_events (time, id)",
+            # One row per tenant: the chain's head (locked by writers) and the retention anchor,
+            # i.e. the hash of the last record deleted by retention (the first kept record's prev_hash).
+            """CREATE TABLE audit_chain_heads (
+                tenant_id TEXT PRIMARY KEY,
+                seq BIGINT NOT NULL,
+                hash TEXT NOT NULL,
+                anchor_seq BIGINT NOT NULL,
+                anchor_hash TEXT NOT NULL,
+                anchor_signature TEXT NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL
+            )""",
+            """CREATE TABLE audit_checkpoints (
+                tenant_id TEXT PRIMARY KEY,
+                seq BIGINT NOT NULL,
+                hash TEXT NOT NULL,
+                time DOUBLE PRECISION NOT NULL,
+                signature TEXT NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
         3,
         "alert acknowledgements",
         (

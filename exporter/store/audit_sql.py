@@ -1,0 +1,297 @@
+"""Audit-log storage: the ``AuditStore`` protocol and its SQL, shared by both backends.
+
+``AuditSqlMixin`` is mixed into ``SqlStore`` and uses only its primitives (``fetch``,
+``execute``, ``executemany``, ``transaction``). Chains are serialised per tenant *in the
+database*: every append locks the tenant's row in ``audit_chain_heads`` (``SELECT ... FOR
+UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already admits one writer at a time), so
+several processes appending to one tenant still build one linear chain.
+
+The store does not know how a record is hashed: the caller passes a ``Sealer`` that turns a
+record, its sequence number and its predecessor's hash into the sealed record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import astuple, dataclass
+from itertools import takewhile
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from exporter.store.sql import Tx
+
+GENESIS_HASH = "0" * 64  # the prev_hash of a tenant's first record
+
+
+class AuditRecord(NamedTuple):
+    """One audit event as stored: flat columns, ``''`` for "none", ``details`` as JSON text.
+
+    A tuple in column order, so rows go to the database and come back without conversion.
+    """
+
+    tenant_id: str
+    seq: int
+    id: str
+    time: float
+    action: str
+    actor_type: str
+    actor_id: str
+    actor_name: str
+    actor_role: str
+    target_type: str
+    target_id: str
+    target_name: str
+    outcome: str
+    reason: str
+    request_id: str
+    source_ip: str
+    user_agent: str
+    details: str
+    schema_version: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """A tenant's chain: its last record and the retention anchor (the last record deleted)."""
+
+    tenant_id: str
+    seq: int
+    hash: str
+    anchor_seq: int
+    anchor_hash: str
+    anchor_signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    tenant_id: str
+    seq: int
+    hash: str
+    time: float
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which events to read. ``tenant_ids=None`` means every tenant (operators only)."""
+
+    tenant_ids: tuple[str, ...] | None = None
+    actor: str | None = None  # actor id or name
+    action: str | None = None  # prefix: "api_key" matches "api_key.create"
+    target: str | None = None  # target id or name
+    outcome: str | None = None
+    since: float | None = None  # inclusive
+    until: float | None = None  # exclusive
+    text: str | None = None  # case-insensitive substring of details or target name
+    request_id: str | None = None
+
+
+Sealer = Callable[[AuditRecord, int, str], AuditRecord]
+Archiver = Callable[[Sequence[AuditRecord]], Awaitable[None]]
+AnchorSigner = Callable[[str, int, str], str]
+Cursor = tuple[float, str]
+
+_COLUMNS = ", ".join(AuditRecord._fields)
+_PLACEHOLDERS = ", ".join("?" for _ in AuditRecord._fields)
+_HEAD_COLUMNS = "tenant_id, seq, hash, anchor_seq, anchor_hash, anchor_signature"
+
+
+class AuditStore(Protocol):
+    async def append_audit(self, records: Sequence[AuditRecord], seal: Sealer) -> list[AuditRecord]:
+        """Seal and insert ``records`` in one transaction; return them sealed, in input order."""
+        ...
+
+    async def audit_page(
+        self, flt: AuditFilter, *, limit: int, after: Cursor | None = None, offset: int = 0,
+        newest_first: bool = True,
+    ) -> list[AuditRecord]:
+        """Events ordered by (time, id), starting after the keyset cursor ``after``."""
+        ...
+
+    async def audit_chain(self, tenant_id: str, *, after_seq: int, upto_seq: int, limit: int) -> list[AuditRecord]:
+        """A tenant's records with ``after_seq < seq <= upto_seq``, in chain order."""
+        ...
+
+    async def audit_heads(self) -> list[ChainHead]: ...
+
+    async def audit_oldest(self, tenant_id: str) -> float | None:
+        """The time of the tenant's oldest stored event."""
+        ...
+
+    async def prune_audit(
+        self, tenant_id: str, *, before: float, limit: int, archive: Archiver | None, sign_anchor: AnchorSigner
+    ) -> int:
+        """Delete up to ``limit`` records from the start of the chain older than ``before``,
+        after ``archive`` has taken them, and move the anchor past them; return how many."""
+        ...
+
+    async def save_audit_checkpoints(self, checkpoints: Sequence[StoredCheckpoint]) -> None: ...
+
+    async def audit_checkpoints(self) -> list[StoredCheckpoint]: ...
+
+
+def _record(row: Sequence[Any]) -> AuditRecord:
+    return AuditRecord(*row)
+
+
+def _where(flt: AuditFilter) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if flt.tenant_ids is not None:
+        clauses.append(f"tenant_id IN ({', '.join('?' for _ in flt.tenant_ids)})" if flt.tenant_ids else "1 = 0")
+        args.extend(flt.tenant_ids)
+    if flt.actor:
+        clauses.append("(actor_id = ? OR actor_name = ?)")
+        args += [flt.actor, flt.actor]
+    if flt.action:
+        clauses.append("substr(action, 1, ?) = ?")
+        args += [len(flt.action), flt.action]
+    if flt.target:
+        clauses.append("(target_id = ? OR target_name = ?)")
+        args += [flt.target, flt.target]
+    if flt.outcome:
+        clauses.append("outcome = ?")
+        args.append(flt.outcome)
+    if flt.since is not None:
+        clauses.append("time >= ?")
+        args.append(flt.since)
+    if flt.until is not None:
+        clauses.append("time < ?")
+        args.append(flt.until)
+    if flt.text:
+        pattern = "%" + flt.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append("(lower(details) LIKE ? ESCAPE '\\' OR lower(target_name) LIKE ? ESCAPE '\\')")
+        args += [pattern, pattern]
+    if flt.request_id:
+        clauses.append("request_id = ?")
+        args.append(flt.request_id)
+    return clauses, args
+
+
+class AuditSqlMixin:
+    """The AuditStore queries; needs ``fetch/execute/executemany/transaction`` and ``backend``."""
+
+    backend: str
+
+    if TYPE_CHECKING:  # the SqlStore primitives this mixin builds on
+        async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]: ...
+
+        async def execute(self, sql: str, *args: Any) -> None: ...
+
+        async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+        def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    async def _lock_head(self, tx: Tx, tenant_id: str, *, create: bool, at: float = 0.0) -> ChainHead | None:
+        """Read the tenant's head row, locked until the transaction ends."""
+        lock = " FOR UPDATE" if self.backend == "postgres" else ""
+        query = f"SELECT {_HEAD_COLUMNS} FROM audit_chain_heads WHERE tenant_id = ?{lock}"
+        rows = await tx.fetch(query, tenant_id)
+        if not rows and create:
+            await tx.execute(
+                f"INSERT INTO audit_chain_heads ({_HEAD_COLUMNS}, updated_at) VALUES (?, 0, ?, 0, ?, '', ?) "
+                "ON CONFLICT (tenant_id) DO NOTHING",
+                tenant_id, GENESIS_HASH, GENESIS_HASH, at,
+            )
+            rows = await tx.fetch(query, tenant_id)
+        return ChainHead(*rows[0]) if rows else None
+
+    async def append_audit(self, records: Sequence[AuditRecord], seal: Sealer) -> list[AuditRecord]:
+        by_tenant: dict[str, list[int]] = {}
+        for index, record in enumerate(records):
+            by_tenant.setdefault(record.tenant_id, []).append(index)
+        sealed: list[AuditRecord | None] = [None] * len(records)
+        async with self.transaction() as tx:
+            for tenant_id in sorted(by_tenant):  # one lock order for every writer: no deadlocks
+                head = await self._lock_head(tx, tenant_id, create=True, at=records[by_tenant[tenant_id][0]].time)
+                assert head is not None
+                seq, prev = head.seq, head.hash
+                chain: list[AuditRecord] = []
+                for index in by_tenant[tenant_id]:
+                    seq += 1
+                    record = seal(records[index], seq, prev)
+                    prev = record.hash
+                    sealed[index] = record
+                    chain.append(record)
+                await tx.executemany(
+                    f"INSERT INTO audit_events ({_COLUMNS}) VALUES ({_PLACEHOLDERS})", chain
+                )
+                await tx.execute(
+                    "UPDATE audit_chain_heads SET seq = ?, hash = ?, updated_at = ? WHERE tenant_id = ?",
+                    seq, prev, chain[-1].time, tenant_id,
+                )
+        return [r for r in sealed if r is not None]
+
+    async def audit_page(
+        self, flt: AuditFilter, *, limit: int, after: Cursor | None = None, offset: int = 0,
+        newest_first: bool = True,
+    ) -> list[AuditRecord]:
+        clauses, args = _where(flt)
+        if after is not None:
+            clauses.append("(time, id) < (?, ?)" if newest_first else "(time, id) > (?, ?)")
+            args += [after[0], after[1]]
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "time DESC, id DESC" if newest_first else "time, id"
+        rows = await self.fetch(
+            f"SELECT {_COLUMNS} FROM audit_events{where} ORDER BY {order} LIMIT ? OFFSET ?", *args, limit, offset
+        )
+        return [_record(r) for r in rows]
+
+    async def audit_chain(self, tenant_id: str, *, after_seq: int, upto_seq: int, limit: int) -> list[AuditRecord]:
+        rows = await self.fetch(
+            f"SELECT {_COLUMNS} FROM audit_events WHERE tenant_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            tenant_id, after_seq, upto_seq, limit,
+        )
+        return [_record(r) for r in rows]
+
+    async def audit_heads(self) -> list[ChainHead]:
+        rows = await self.fetch(f"SELECT {_HEAD_COLUMNS} FROM audit_chain_heads ORDER BY tenant_id")
+        return [ChainHead(*r) for r in rows]
+
+    async def audit_oldest(self, tenant_id: str) -> float | None:
+        rows = await self.fetch("SELECT MIN(time) FROM audit_events WHERE tenant_id = ?", tenant_id)
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def prune_audit(
+        self, tenant_id: str, *, before: float, limit: int, archive: Archiver | None, sign_anchor: AnchorSigner
+    ) -> int:
+        async with self.transaction() as tx:
+            head = await self._lock_head(tx, tenant_id, create=False)
+            if head is None:
+                return 0
+            rows = await tx.fetch(
+                f"SELECT {_COLUMNS} FROM audit_events WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                tenant_id, head.anchor_seq, limit,
+            )
+            # only a prefix of the chain goes, so what is kept still starts at the anchor
+            expired = list(takewhile(lambda r: r.time < before, (_record(r) for r in rows)))
+            if not expired:
+                return 0
+            if archive is not None:
+                await archive(expired)  # raises -> rollback: nothing is deleted that was not archived
+            last = expired[-1]
+            await tx.execute("DELETE FROM audit_events WHERE tenant_id = ? AND seq <= ?", tenant_id, last.seq)
+            await tx.execute(
+                "UPDATE audit_chain_heads SET anchor_seq = ?, anchor_hash = ?, anchor_signature = ? "
+                "WHERE tenant_id = ?",
+                last.seq, last.hash, sign_anchor(tenant_id, last.seq, last.hash), tenant_id,
+            )
+        return len(expired)
+
+    async def save_audit_checkpoints(self, checkpoints: Sequence[StoredCheckpoint]) -> None:
+        if checkpoints:
+            await self.executemany(
+                "INSERT INTO audit_checkpoints (tenant_id, seq, hash, time, signature) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
+                "time = excluded.time, signature = excluded.signature",
+                [astuple(c) for c in checkpoints],
+            )
+
+    async def audit_checkpoints(self) -> list[StoredCheckpoint]:
+        rows = await self.fetch(
+            "SELECT tenant_id, seq, hash, time, signature FROM audit_checkpoints ORDER BY tenant_id"
+        )
+        return [StoredCheckpoint(*r) for r in rows]

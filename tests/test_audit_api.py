@@ -1,0 +1,290 @@
+"""The audit log over real HTTP: what is recorded, who may read it, pagination, search, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from exporter import keys, tokens
+from exporter.audit import PLATFORM, Actor, Outcome, RequestContext, Target
+from tests.audit_helpers import database_text, get_json, holding_chain_lock, search, usage_draft, write
+from tests.conftest import Service, ServiceFactory
+from tests.helpers import ROOT, TWO_TENANTS, auth, make_config_dir
+
+LIST = "/api/audit-logs/"
+
+
+async def report(service: Service, headers: dict[str, str], **values: float) -> int:
+    resp = await service.client.put("/api/tenant/usage", json=values, headers=headers)
+    return resp.status
+
+
+async def test_a_usage_report_is_recorded_with_who_what_and_where(service: Service) -> None:
+    """PUT /api/tenant/usage leaves one event: the key, the target, the values, the request id,
+    the source address and the (untrusted) user agent."""
+    token = await service.token("acme", "service")
+    headers = auth(token, **{"X-Request-ID": "req-42", "User-Agent": "billing-sync/2.1"})
+    assert 200 == await report(service, headers, storage_used_gb=12.5, cases_created=7)
+    [event] = await search(service, await service.headers("acme", "admin"), action="usage.report")
+    key_id = event["actor"]["id"]
+    assert key_id.startswith("key_")
+    assert {
+        "schema_version": "1.0", "tenant_id": "acme", "action": "usage.report",
+        "actor": {"type": "api_key", "id": key_id, "name": "acme-service", "role": "service"},
+        "target": {"type": "usage", "id": "acme", "name": ""},
+        "outcome": {"status": "success", "reason": None}, "request_id": "req-42", "source_ip": "127.0.0.1",
+        "user_agent": "billing-sync/2.1", "untrusted": ["user_agent"],
+        "details": {"values": {"cases_created": 7.0, "storage_used_gb": 12.5}},
+    }.items() <= event.items()
+    assert (64, 26) == (len(event["hash"]), len(event["id"]))
+    assert 1.0 == service.registry.get_sample_value(
+        "tenant_exporter_audit_events_total", {"action": "usage.report", "outcome": "success"})
+
+
+async def test_the_answer_waits_for_the_audit_commit(service: Service, database_url: str) -> None:
+    """While another connection holds the tenant's chain locked, a usage report gets no answer;
+    it answers 200 once its event can be committed, and the event is then in the database."""
+    headers = await service.headers("acme", "service")
+    assert 200 == await report(service, headers, cases_created=1)
+    service.clock.advance(1)
+    async with holding_chain_lock(database_url, "acme"):
+        pending = asyncio.create_task(report(service, headers, cases_created=2))
+        await asyncio.sleep(0.5)
+        assert not pending.done()
+    assert 200 == await pending
+    admin = await service.headers("acme", "admin")
+    assert [{"cases_created": 2.0}, {"cases_created": 1.0}] == [
+        e["details"]["values"] for e in await search(service, admin, action="usage.report")]
+
+
+async def test_many_concurrent_events_share_few_commits(service: Service) -> None:
+    """Group commit: 200 events recorded at once are all committed, in fewer transactions than
+    events, each in its own place in the tenant's chain."""
+    audit = service.app[keys.AUDIT]
+    records = await asyncio.gather(*(audit.record(usage_draft("acme", i)) for i in range(200)))
+    assert list(range(1, 201)) == sorted(r.seq for r in records)
+    commits = service.registry.get_sample_value("tenant_exporter_audit_commit_batch_events_count")
+    assert 200 == service.registry.get_sample_value("tenant_exporter_audit_commit_batch_events_sum")
+    assert commits < 200
+    status, body = await get_json(service, "/api/audit-logs/verify", await service.headers("acme", "admin"))
+    assert (200, True, 201) == (status, body["ok"], body["tenants"][0]["checked"])  # and the admin key's creation
+
+
+async def test_pages_are_newest_first_and_the_cursor_walks_every_event_once(service: Service) -> None:
+    """limit + cursor page through the log newest first, without gaps or repeats, and a Link
+    header names the next page; the seed's page/page_size reach the same pages."""
+    await write(service, *(usage_draft("acme", i) for i in range(23)))
+    headers = await service.headers("acme", "admin")
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"action": "usage", "limit": 10} | ({"cursor": cursor} if cursor else {})
+        resp = await service.client.get(LIST, headers=headers, params=params)
+        body = await resp.json()
+        seen += [e["details"]["values"]["cases_created"] for e in body["data"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        assert (cursor is not None) == body["has_more"] == ("Link" in resp.headers)
+        if cursor is None:
+            break
+        assert f"cursor={cursor}" in resp.headers["Link"] and 'rel="next"' in resp.headers["Link"]
+    assert (list(range(22, -1, -1)), 3) == (seen, pages)
+    status, second = await get_json(service, LIST, headers, action="usage", page=2, page_size=10)
+    assert (200, list(range(12, 2, -1)), 2, 10) == (
+        status, [e["details"]["values"]["cases_created"] for e in second["data"]], second["page"], second["page_size"])
+
+
+async def test_limit_is_capped(service: Service) -> None:
+    """A huge limit is answered with at most 500 events per page, and says so."""
+    status, body = await get_json(service, LIST, await service.headers("acme", "admin"), limit=10**9)
+    assert (200, 500) == (status, body["limit"])
+
+
+SEARCHES = {
+    "action prefix": ({"action": "api_key"}, ["key-revoked", "key-made"]),
+    "exact action": ({"action": "api_key.revoke"}, ["key-revoked"]),
+    "actor by name": ({"actor": "alice"}, ["key-made"]),
+    "actor by id": ({"actor": "key_bob"}, ["big-report", "key-revoked"]),
+    "outcome": ({"outcome": "failure"}, ["refused"]),
+    "target": ({"target": "key_123"}, ["key-revoked", "key-made"]),
+    "text in details": ({"q": "QUARTERLY"}, ["big-report"]),
+    "time range": ({"since": "2026-11-18T11:06:41Z", "until": "1795000003"}, ["key-revoked", "key-made"]),
+    "a range that ends before it starts is empty": ({"since": "2026-11-02T00:00:00Z", "until": "2026-11-01"}, []),
+    "request id": ({"request_id": "req-3"}, ["refused"]),
+    "combined": ({"action": "api_key", "actor": "key_bob"}, ["key-revoked"]),
+}
+
+
+@pytest.mark.parametrize("case", list(SEARCHES), ids=list(SEARCHES))
+async def test_search_filters(service: Service, case: str) -> None:
+    """Each filter of /api/audit-logs/search selects exactly the matching events, newest first."""
+    alice, bob = Actor.api_key("key_alice", "alice", "admin"), Actor.api_key("key_bob", "bob", "service")
+    await write(
+        service,
+        usage_draft("acme", 1, action="api_key.create", actor=alice, target=Target("api_key", "key_123"),
+                    details={"label": "key-made"}),
+        usage_draft("acme", 2, action="api_key.revoke", actor=bob, target=Target("api_key", "key_123"),
+                    details={"label": "key-revoked"}),
+        usage_draft("acme", 3, actor=bob, details={"label": "big-report", "note": "quarterly numbers"}),
+        usage_draft("acme", 4, outcome=Outcome.failure("quota"), details={"label": "refused"},
+                    context=RequestContext(request_id="req-3")),
+    )  # at 1795000001..04, i.e. 2026-11-18T11:06:41Z..44Z
+    params, expected = SEARCHES[case]
+    found = await search(service, await service.headers("acme", "admin"), **params)
+    assert expected == [e["details"]["label"] for e in found if "label" in e["details"]]
+
+
+@pytest.mark.parametrize(("role", "status"), [("viewer", 403), ("service", 403), ("admin", 200), ("operator", 200)],
+                         ids=["viewers are refused", "services are refused", "admins may read",
+                              "operators may read"])
+async def test_only_admins_and_operators_read_the_log(service: Service, role: str, status: int) -> None:
+    """Every audit route answers 403 problem+json to viewers and services."""
+    headers = await service.headers("acme", role)
+    answers = []
+    for path in (LIST, "/api/audit-logs/search", "/api/audit-logs/export", "/api/audit-logs/verify"):
+        resp = await service.client.get(path, headers=headers)
+        answers.append((path, resp.status, resp.content_type == "application/problem+json"))
+    assert [(path, status, status == 403) for path, _, _ in answers] == answers
+
+
+async def test_a_tenant_never_sees_another_tenants_events(make_service: ServiceFactory, tmp_path: Path) -> None:
+    """An admin reads only its tenant's events; naming another tenant is 403 (parameter or
+    X-Tenant-ID); operators read every tenant and the platform, or the one they name."""
+    globex_with_audit = {**TWO_TENANTS[1], "features": {"add": ["audit_log"]}}
+    service = await make_service(config_dir=make_config_dir(tmp_path / "cfg", [TWO_TENANTS[0], globex_with_audit]))
+    await write(service, usage_draft("acme", 1), usage_draft("globex", 2), usage_draft(PLATFORM, 3))
+    globex = await service.headers("globex", "admin")
+    assert {"globex"} == {e["tenant_id"] for e in await search(service, globex)}
+    assert 403 == (await get_json(service, LIST, globex, tenant="acme"))[0]
+    assert 403 == (await get_json(service, LIST, {**globex, "X-Tenant-ID": "acme"}))[0]
+    for path in ("/api/audit-logs/export", "/api/audit-logs/verify"):
+        assert 403 == (await service.client.get(path, headers=globex, params={"tenant": "acme"})).status
+    operator = await service.headers("globex", "operator")
+    assert {"acme", "globex", PLATFORM} == {e["tenant_id"] for e in await search(service, operator)}
+    assert {"acme"} == {e["tenant_id"] for e in await search(service, operator, tenant="acme")}
+    assert {"acme"} == {e["tenant_id"] for e in await search(service, {**operator, "X-Tenant-ID": "acme"})}
+
+
+async def test_the_log_api_is_a_plan_feature_for_tenant_admins(service: Service) -> None:
+    """A free-plan admin (no audit_log feature) gets 403 saying so, though its events are
+    recorded; an operator still reads them."""
+    await write(service, usage_draft("globex", 1))
+    status, body = await get_json(service, LIST, await service.headers("globex", "admin"))
+    assert (403, "urn:tenant-exporter:problem:feature-not-enabled") == (status, body["type"])
+    assert "feature 'audit_log'" in body["detail"]
+    assert ["usage.report"] == [e["action"] for e in await search(
+        service, await service.headers("acme", "operator"), tenant="globex", action="usage")]
+
+
+BAD = {
+    "limit is not a number": {"limit": "ten"},
+    "limit is zero": {"limit": "0"},
+    "page is negative": {"page": "-1"},
+    "a cursor this service never issued": {"cursor": "not-a-cursor"},
+    "cursor and page together": {"cursor": "WzEuMCwiYSJd", "page": "2"},
+    "since is not a time": {"since": "yesterday"},
+    "page beyond a million": {"page": "1000001"},
+    "unknown outcome": {"outcome": "maybe"},
+    "unknown parameter": {"acton": "api_key"},
+}
+
+
+@pytest.mark.parametrize("params", list(BAD.values()), ids=list(BAD))
+async def test_bad_parameters_are_a_clear_400(service: Service, params: dict[str, str]) -> None:
+    """Bad query parameters answer 400 problem+json that says what is wrong, never 500."""
+    resp = await service.client.get("/api/audit-logs/search", params=params,
+                                    headers=await service.headers("acme", "admin"))
+    body = await resp.json(content_type=None)
+    assert (400, "application/problem+json") == (resp.status, resp.content_type)
+    assert body["type"].startswith("urn:tenant-exporter:problem:invalid-") and body["detail"]
+
+
+async def test_export_format_must_be_csv_or_jsonl(service: Service) -> None:
+    """An unknown export format is 400 and names the formats."""
+    status, body = await get_json(service, "/api/audit-logs/export", await service.headers("acme", "admin"),
+                                  format="parquet")
+    assert (400, "format must be one of csv, jsonl") == (status, body["detail"])
+
+
+async def test_a_reload_is_recorded_with_who_and_which_files(service: Service, config_dir) -> None:
+    """POST /-/reload records config.reload on the platform chain: the operator key, the files,
+    success; a broken file records a failure with the errors. Tenant admins do not see these."""
+    operator = await service.headers("acme", "operator")
+    assert 200 == (await service.client.post("/-/reload", headers=operator)).status
+    service.clock.advance(1)
+    (config_dir / "plans.yml").write_text((ROOT / "config" / "plans.yml").read_text()
+                                          .replace("storage_gb: 5\n", "storage_gb: five\n"))
+    assert 400 == (await service.client.post("/-/reload", headers=operator)).status
+    failed, ok = await search(service, operator, action="config.reload")
+    assert ("success", ["monitoring.yml", "plans.yml", "regions.yml", "tenants.yml"]) == (
+        ok["outcome"]["status"], sorted(f.rsplit("/", 1)[-1] for f in ok["details"]["files"]))
+    assert ({"type": "api_key", "name": "acme-operator", "role": "operator"}.items() <= ok["actor"].items())
+    assert (PLATFORM, "failure") == (failed["tenant_id"], failed["outcome"]["status"])
+    assert any("plans.free.limits.storage_gb" in e for e in failed["details"]["errors"])
+    assert [] == await search(service, await service.headers("acme", "admin"), action="config.reload")
+
+
+async def test_failed_logins_are_counted_and_sampled(service: Service) -> None:
+    """Every invalid token is counted; one event per source per minute is recorded and the next
+    says how many were left out; requests without any token are counted only."""
+    bad = auth(tokens.new_token())
+    for _ in range(20):
+        assert 401 == (await service.client.get("/api/tenant/usage", headers=bad)).status
+    assert 401 == (await service.client.get("/api/tenant/usage")).status
+    service.clock.advance(61)
+    assert 401 == (await service.client.get("/api/tenant/config", headers=bad)).status
+    await service.app[keys.AUDIT].flush()
+    value = service.registry.get_sample_value
+    assert (21.0, 1.0, 19.0) == (
+        value("tenant_exporter_auth_failures_total", {"reason": "invalid_token"}),
+        value("tenant_exporter_auth_failures_total", {"reason": "missing_token"}),
+        value("tenant_exporter_audit_auth_failures_suppressed_total"))
+    events = await search(service, await service.headers("acme", "operator"), action="auth.failure")
+    assert [("/api/tenant/config", 19), ("/api/tenant/usage", 0)] == [
+        (e["details"]["route"], e["details"]["suppressed_before"]) for e in events]
+    assert {("failure", "invalid_token", "anonymous")} == {
+        (e["outcome"]["status"], e["outcome"]["reason"], e["actor"]["type"]) for e in events}
+
+
+async def test_tokens_never_reach_the_database(service: Service) -> None:
+    """After audited writes, refused tokens and an export, no token and no Authorization header
+    value appears anywhere in the database."""
+    good, admin, bad = (await service.token("acme", "service"), await service.token("acme", "admin"),
+                        tokens.new_token())
+    assert 200 == await report(service, auth(good), cases_created=3)
+    assert 401 == (await service.client.get("/api/tenant/usage", headers=auth(bad))).status
+    assert 200 == (await service.client.get("/api/audit-logs/export", headers=auth(admin))).status
+    await service.app[keys.AUDIT].flush()
+    everything = await database_text(service.app[keys.STORE])
+    assert "usage.report" in everything and "auth.failure" in everything  # the search looks at the right data
+    for secret in (good, admin, bad, f"Bearer {good}", f"Bearer {bad}"):
+        assert secret not in everything
+
+
+async def test_verify_reports_the_first_broken_row(service: Service) -> None:
+    """GET /api/audit-logs/verify passes on an untouched chain and names the edited row after."""
+    await write(service, *(usage_draft("acme", i) for i in range(5)))
+    admin = await service.headers("acme", "admin")
+    status, body = await get_json(service, "/api/audit-logs/verify", admin)
+    assert (200, True, [None]) == (status, body["ok"], [t["first_broken"] for t in body["tenants"]])
+    await service.app[keys.STORE].execute(
+        "UPDATE audit_events SET details = '{}' WHERE tenant_id = 'acme' AND seq = 3")
+    status, body = await get_json(service, "/api/audit-logs/verify", admin)
+    [chain] = body["tenants"]
+    assert (200, False, "acme", 3) == (status, body["ok"], chain["tenant_id"], chain["first_broken"]["seq"])
+    assert "edited" in chain["first_broken"]["reason"]
+
+
+async def test_failed_logins_from_many_addresses_are_capped_per_minute(service: Service) -> None:
+    """A flood from 100 addresses in one minute records 60 events (the rest are counted only);
+    the next minute records again."""
+    sampler, audit = service.app[keys.AUTH_FAILURES], service.app[keys.AUDIT]
+    recorded = [sampler.failed("invalid_token", RequestContext(source_ip=f"198.51.100.{i}"), {}) for i in range(100)]
+    service.clock.advance(60)
+    recorded.append(sampler.failed("invalid_token", RequestContext(source_ip="203.0.113.9"), {}))
+    await audit.flush()
+    assert (60 * [True] + 40 * [False] + [True], 40.0) == (
+        recorded, service.registry.get_sample_value("tenant_exporter_audit_auth_failures_suppressed_total"))
+    events = await search(service, await service.headers("acme", "operator"), action="auth.failure")
+    assert 61 == len(events)
