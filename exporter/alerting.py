@@ -133,17 +133,18 @@ class AlertEngine:
 
     async def acknowledge(
         self, alert_id: str, *, tenant_id: str, key_id: str, key_name: str, comment: str
-    ) -> tuple[Alert, AckRecord]:
-        """Acknowledge an active alert (idempotent: the first acknowledgement stays); 404 otherwise."""
+    ) -> tuple[Alert, AckRecord, bool]:
+        """Acknowledge an active alert; 404 otherwise. Idempotent: the first acknowledgement stays, and
+        the flag says whether this call made it."""
         alert = self.get(alert_id)
         if alert is None or not alert.active:
             raise NotFound(f"no active alert has id {alert_id!r}", slug="unknown-alert")
+        new_id = f"ack_{secrets.token_hex(8)}"
         record = await self._store.acknowledge_alert(AckRecord(
-            f"ack_{secrets.token_hex(8)}", alert.id, alert.rule.name, tenant_id, key_id, key_name, comment,
-            self._clock.now(),
+            new_id, alert.id, alert.rule.name, tenant_id, key_id, key_name, comment, self._clock.now(),
         ))
         self._acks[alert.id] = record
-        return alert, record
+        return alert, record, record.id == new_id
 
     def state_counts(self) -> list[tuple[str, str, str, int]]:
         counts = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter import keys
+from tests.audit_helpers import search
 from tests.conftest import ServiceFactory
 from tests.monitoring import PROBE_RULES, config_with, tick
 
@@ -81,7 +82,7 @@ async def test_health_goes_degraded_then_unhealthy_then_healthy(make_service: Se
 
 
 async def test_alerts_list_and_acknowledge_until_resolved(make_service: ServiceFactory, tmp_path: Path) -> None:
-    """An admin acknowledges a firing alert (idempotently); the acknowledgement shows until the alert resolves."""
+    """An admin acknowledges an alert (idempotently, audited once); the acknowledgement shows until it resolves."""
     service = await make_service(config_dir=config_with(tmp_path, PROBE_RULES))
     viewer, admin = await service.headers("acme"), await service.headers("acme", "admin")
     await tick(service, probe=True)
@@ -103,6 +104,10 @@ async def test_alerts_list_and_acknowledge_until_resolved(make_service: ServiceF
     async with service.client.post(url, json={"comment": "me too"}, headers=admin) as r:
         again = await r.json()
     assert first == again
+    events = await search(service, admin, action="alert.acknowledge")  # audited once, by who, with what
+    assert [("alert", down["id"], "UptimeDown", "on it", "acme-admin")] == [
+        (e["target"]["type"], e["target"]["id"], e["target"]["name"], e["details"]["comment"], e["actor"]["name"])
+        for e in events]
     assert ("acme-admin", "on it", "acme") == (first["acknowledgement"]["acknowledged_by"],
                                                first["acknowledgement"]["comment"],
                                                first["acknowledgement"]["tenant_id"])

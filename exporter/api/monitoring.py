@@ -14,9 +14,12 @@ from aiohttp import web
 
 from exporter import keys
 from exporter.alerts import Alert, AlertState
+from exporter.api import auditing
 from exporter.api import monitoring_models as m
 from exporter.api.json import json_response
 from exporter.api.openapi import operation, param, read_body
+from exporter.audit import Target
+from exporter.audit_actions import ALERT_ACKNOWLEDGE
 from exporter.auth import PRINCIPAL, TENANT, requires
 from exporter.clock import isoformat
 from exporter.errors import BadRequest, ProblemError
@@ -169,14 +172,19 @@ async def acknowledge(request: web.Request) -> web.Response:
     """Acknowledge an active alert (admin). Idempotent; shown until the alert resolves; 404 for unknown ids.
 
     The body (a comment) is optional. The acknowledgement is stored durably and cleared when the
-    alert resolves; acknowledging again returns the first acknowledgement.
+    alert resolves; acknowledging again returns the first acknowledgement. A new acknowledgement is
+    recorded in the audit log (``alert.acknowledge``) before the answer.
     """
     body = await read_body(request) if request.body_exists else m.AcknowledgeIn()
     principal = request[PRINCIPAL]
-    alert, record = await request.app[keys.ALERTING].acknowledge(
+    alert, record, created = await request.app[keys.ALERTING].acknowledge(
         request.match_info["alert_id"], tenant_id=principal.tenant_id, key_id=principal.key_id,
         key_name=principal.key_name, comment=body.comment,
     )
+    if created:
+        await auditing.record(request, ALERT_ACKNOWLEDGE, target=Target("alert", alert.id, alert.rule.name),
+                              details={"severity": alert.rule.severity, "state": alert.state.value,
+                                       "comment": body.comment})
     return json_response(_alert(alert, record))
 
 
