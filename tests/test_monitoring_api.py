@@ -131,7 +131,8 @@ async def test_alerts_list_and_acknowledge_until_resolved(make_service: ServiceF
 
 
 async def test_acknowledgement_survives_a_restart(make_service: ServiceFactory, tmp_path: Path) -> None:
-    """An acknowledgement is durable: a restarted service shows it on the same, still active, alert."""
+    """An acknowledgement is durable: a restarted service shows it on the same, still active, alert; one
+    restarted after the alert ended clears it once its window is full."""
     config = config_with(tmp_path, PROBE_RULES)
     first = await make_service(config_dir=config)
     await tick(first, probe=False, times=2)
@@ -145,6 +146,12 @@ async def test_acknowledgement_survives_a_restart(make_service: ServiceFactory, 
     async with second.client.get("/api/monitoring/alerts", headers=await second.headers("globex")) as r:
         shown = next(a for a in (await r.json())["alerts"] if a["rule"] == "UptimeDown")
     assert (alert.id, "acme-admin") == (shown["id"], shown["acknowledgement"]["acknowledged_by"])
+    await second.client.close()
+    third = await make_service(config_dir=config)  # the alert ended while nobody was watching
+    await tick(third, probe=True, times=19)  # with the start's evaluation: 20 samples, 4m45s
+    assert 1 == len(await third.app[keys.STORE].open_acknowledgements())  # the window is not full yet
+    await tick(third, probe=True)  # 5m: full, and the alert is not active
+    assert [] == await third.app[keys.STORE].open_acknowledgements()
 
 
 async def test_alert_state_is_exported(make_service: ServiceFactory, tmp_path: Path) -> None:
@@ -191,3 +198,20 @@ async def test_a_bad_monitoring_reload_keeps_the_rules(make_service: ServiceFact
     assert any("monitoring.yml:" in e and "rules[1].threshold" in e for e in problem["errors"]), problem
     await tick(service, probe=False, times=2)
     assert ["UptimeDegraded", "UptimeDown"] == sorted(a.rule.name for a in service.app[keys.ALERTING].alerts())
+
+
+async def test_a_reloaded_threshold_applies_at_the_next_evaluation(
+    make_service: ServiceFactory, tmp_path: Path
+) -> None:
+    """After monitoring.yml lowers UptimeDegraded's threshold from 100 % to 30 % and is reloaded, a 50 %
+    uptime no longer fires it (it would have under the old threshold)."""
+    config = config_with(tmp_path, PROBE_RULES)
+    service = await make_service(config_dir=config)
+    await tick(service, probe=True)
+    await tick(service, probe=False, times=2)
+    assert "UptimeDegraded" in {a.rule.name for a in service.app[keys.ALERTING].alerts() if a.state == "firing"}
+    (config / "monitoring.yml").write_text(PROBE_RULES.replace("threshold: 100%", "threshold: 30%"))
+    async with service.client.post("/-/reload", headers=await service.headers("acme", "operator")) as r:
+        assert 200 == r.status
+    await tick(service, probe=True)  # 2 of 4: 50 %
+    assert "UptimeDegraded" not in {a.rule.name for a in service.app[keys.ALERTING].alerts()}
