@@ -98,7 +98,7 @@ WRK_SCRIPT = r"""
 local counter, next_id, threads, per_thread = 0, 0, {}, %(per_thread)d
 -- each thread gets its own global `id`, so that no two requests carry the same tag set
 function setup(thread) thread:set("id", next_id); next_id = next_id + 1; table.insert(threads, thread) end
-function init(args) statuses = {}; finished = false end
+function init(args) statuses = {}; finished = false; answered = 0 end
 function request()
   counter = counter + 1
   local body = string.format('{"name":"flood","value":%%d,"tags":{"request_id":"t%%d-%%d","shard":"%%d"}}',
@@ -109,7 +109,8 @@ end
 function response(status, headers, body)
   local kind = status == 200 and "200" or (status .. " " .. (string.match(body, 'problem:([%%w-]+)') or ""))
   statuses[kind] = (statuses[kind] or 0) + 1
-  if counter >= per_thread and not finished then  -- counter runs ahead of the answers: >=, once
+  answered = answered + 1
+  if answered >= per_thread and not finished then  -- stop on answers (requests run ahead of them)
     finished = true
     local f = io.open("%(done)s", "a"); f:write("done\n"); f:close()
     wrk.thread:stop()

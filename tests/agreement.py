@@ -12,10 +12,11 @@ from exporter.alerting import AlertEngine
 from exporter.alerts import AlertState
 from exporter.monitoring_config import MonitoringConfig
 from exporter.probes import ProbeCollector, ProbeResult
+from exporter.promql import prom_round
 from exporter.promrules import decimal_literal
 from exporter.signals import SIGNALS
 from tests.helpers import FakeClock
-from tests.scenarios import BUCKETS, INSTANCE, JOB, STEP_MS, Scenario
+from tests.scenarios import BUCKETS, INSTANCE, JOB, STEP_MS, Requests, Scenario
 
 
 def _fmt(values: list[float | None]) -> str:
@@ -31,7 +32,7 @@ def input_series(scenario: Scenario) -> list[dict[str, str]]:
         values, total = [], 0.0
         for step in range(scenario.steps):
             if step:
-                total += sum(r.n for r in scenario.phase_at(step).traffic if r == kind or _same(r, kind))
+                total += sum(r.n for r in scenario.phase_at(step).traffic if _same(r, kind))
             values.append(total)
         labels = f'method="{kind.method}",route="{kind.route}",status="{kind.status}",tenant="{kind.tenant}"'
         out.append({"series": f"http_requests_total{{{labels},{base}}}", "values": _fmt(list(values))})
@@ -54,7 +55,7 @@ def input_series(scenario: Scenario) -> list[dict[str, str]]:
     return out
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: Requests, b: Requests) -> bool:
     return (a.method, a.route, a.status, a.tenant) == (b.method, b.route, b.status, b.tenant)
 
 
@@ -127,7 +128,6 @@ def promtool_test(scenario: Scenario, replay: Replay, monitoring: MonitoringConf
             value = replay.values[step][name]
             precision = float(signal.unit.precision)
             labels = {**series_labels, **dict(signal.selector)}
-            from exporter.promql import prom_round
             exp_samples = [] if value is None else [{
                 "labels": "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}",
                 "value": prom_round(value, precision)}]

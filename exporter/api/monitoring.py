@@ -195,8 +195,9 @@ async def post_custom_metric(request: web.Request) -> web.Response:
     """Record a custom metric sample; it is exported on /metrics with its tags as labels.
 
     Exported as ``tenant_exporter_custom_<name>{<tags>, tenant}`` (a gauge). 422 for an unusable
-    name, tag, value or timestamp; 409 for a sample older than the series' latest; 429 when the
-    tenant's (or the service's) series limit is reached and the sample would start a new series.
+    name, tag, value or timestamp; 409 for a name or tag that collides with a reserved one, or a
+    sample older than the series' latest; 429 when the tenant's (or the service's) series limit is
+    reached and the sample would start a new series. Every refusal is counted.
     """
     custom, tenant = request.app[keys.CUSTOM_METRICS], request[TENANT]
     try:
