@@ -47,6 +47,10 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
         ) from e
     except msgspec.DecodeError as e:
         raise BadRequest(f"the body is not valid JSON: {e}", slug="malformed-json") from e
+    except UnicodeDecodeError as e:
+        raise BadRequest(f"the body is not valid UTF-8: {e.reason} at byte {e.start}", slug="malformed-json") from e
+    except RecursionError as e:
+        raise BadRequest("the body nests too deeply", slug="malformed-json") from e
 
 
 def _pointer(path: str) -> str:
