@@ -26,6 +26,7 @@ from exporter import __version__, keys, runtime
 from exporter.api import admin, audit, docs, ofrep, tenant, testing
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
+from exporter.api.json import BodyCache
 from exporter.api.openapi import build_spec
 from exporter.api.problems import problems_middleware
 from exporter.audit import Actor
@@ -78,6 +79,7 @@ def create_app(
     app[keys.CLOCK] = clock
     app[keys.REGISTRY] = registry
     app[keys.CONFIG] = ConfigHolder(settings, config, registry=registry, clock=clock)
+    app[keys.BODIES] = BodyCache()
     _register_collectors(app, registry)
 
     app.cleanup_ctx.append(_store_ctx(store))

@@ -7,6 +7,7 @@ from typing import Final
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from exporter.api.json import BodyCache
 from exporter.audit_recorder import AuditLog, AuthFailureSampler
 from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
@@ -34,3 +35,4 @@ RENDERER: Final = web.AppKey("renderer", MetricsRenderer)
 AUDIT: Final = web.AppKey("audit", AuditLog)
 AUTH_FAILURES: Final = web.AppKey("auth_failures", AuthFailureSampler)
 AUDIT_MAINTENANCE: Final = web.AppKey("audit_maintenance", AuditMaintenance)
+BODIES: Final = web.AppKey("bodies", BodyCache)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -25,6 +25,26 @@ def json_response(
 
 def encode(body: Any) -> bytes:
     return _encoder.encode(body)
+
+
+class BodyCache:
+    """Encoded answers that depend only on the catalog (a tenant's config, features, limits...).
+
+    Keys carry the catalog version, so a reload makes old entries unreachable; the cache is
+    emptied when it reaches ``max_entries``, which bounds it whatever the keys.
+    """
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._bodies: dict[tuple[str, ...], bytes] = {}
+        self._max = max_entries
+
+    def response(self, key: tuple[str, ...], build: Callable[[], Any]) -> web.Response:
+        body = self._bodies.get(key)
+        if body is None:
+            if len(self._bodies) >= self._max:
+                self._bodies.clear()
+            body = self._bodies[key] = _encoder.encode(build())
+        return web.Response(body=body, content_type=JSON)
 
 
 async def read_json(request: web.Request, type_: type[T]) -> T:
