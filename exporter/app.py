@@ -29,6 +29,7 @@ from exporter.alerting import AlertEngine
 from exporter.api import admin, audit, docs, monitoring, ofrep, tenant, testing
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
+from exporter.api.json import BodyCache
 from exporter.api.openapi import build_spec
 from exporter.api.problems import problems_middleware
 from exporter.audit import Actor
@@ -83,6 +84,7 @@ def create_app(
     app[keys.CLOCK] = clock
     app[keys.REGISTRY] = registry
     app[keys.CONFIG] = ConfigHolder(settings, config, registry=registry, clock=clock)
+    app[keys.BODIES] = BodyCache()
     _register_collectors(app, registry)
     _monitoring_state(app)
 

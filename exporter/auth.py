@@ -86,7 +86,7 @@ class KeyRing:
         self._misses: OrderedDict[str, float] = OrderedDict()
         self._negative_cache = negative_cache
         self._miss_lock = asyncio.Lock()
-        self._last_used: dict[str, float] = {}
+        self._used: set[str] = set()  # key ids used since the last flush (stamped at flush time)
         self.refreshed_at = 0.0
 
     async def refresh(self) -> None:
@@ -110,7 +110,7 @@ class KeyRing:
         # timing an attacker could use; the first check of every token goes through the digest.
         record = self._by_token.get(token)
         if record is not None:
-            self._last_used[record.id] = self._clock.now()
+            self._used.add(record.id)
             return record
         if not tokens.well_formed(token):
             return None
@@ -120,7 +120,7 @@ class KeyRing:
             return None
         if len(self._by_token) < self._negative_cache:
             self._by_token[token] = record
-        self._last_used[record.id] = self._clock.now()
+        self._used.add(record.id)
         return record
 
     async def _lookup_miss(self, digest: str) -> ApiKeyRecord | None:
@@ -141,8 +141,10 @@ class KeyRing:
             return found
 
     def take_last_used(self) -> dict[str, float]:
-        used, self._last_used = self._last_used, {}
-        return used
+        """``{key id: now}`` for the keys used since the last call (last-used is flush-accurate)."""
+        used, self._used = self._used, set()
+        now = self._clock.now()
+        return dict.fromkeys(used, now)
 
 
 def principal_for(record: ApiKeyRecord, catalog: Catalog, requested_tenant: str | None) -> tuple[Principal, Tenant]:

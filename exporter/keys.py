@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.active_users import ActiveUsers
 from exporter.alerting import AlertEngine
+from exporter.api.json import BodyCache
 from exporter.audit_recorder import AuditLog, AuthFailureSampler
 from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
@@ -38,6 +39,7 @@ RENDERER: Final = web.AppKey("renderer", MetricsRenderer)
 AUDIT: Final = web.AppKey("audit", AuditLog)
 AUTH_FAILURES: Final = web.AppKey("auth_failures", AuthFailureSampler)
 AUDIT_MAINTENANCE: Final = web.AppKey("audit_maintenance", AuditMaintenance)
+BODIES: Final = web.AppKey("bodies", BodyCache)
 ALERTING: Final = web.AppKey("alerting", AlertEngine)
 ACTIVE_USERS: Final = web.AppKey("active_users", ActiveUsers)
 CUSTOM_METRICS: Final = web.AppKey("custom_metrics", CustomMetrics)

@@ -62,7 +62,7 @@ class QuotaEnforcer:
     def admit(self, tenant: Tenant) -> dict[str, str]:
         """Count one request for ``tenant`` or raise 429; return the RateLimit headers to send."""
         now = self._clock.now()
-        month = self._usage.month()
+        month = self._usage.month(now)
         month_window = int(month.end - month.start)
         month_reset = max(1, math.ceil(month.end - now))
         limit = tenant.limits[API_CALLS.name]

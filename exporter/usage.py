@@ -84,9 +84,9 @@ class UsageTracker:
         self._totals = await self._store.api_calls(self._month)
         self._reported = await self._store.reported_usage()
 
-    def month(self) -> Month:
+    def month(self, now: float | None = None) -> Month:
         """The current calendar month (UTC); when a new one starts, the monthly counts start at 0."""
-        month = self._cursor.at(self._clock.now())
+        month = self._cursor.at(self._clock.now() if now is None else now)
         if month.key != self._month:
             self._month = month.key
             self._totals = {}

@@ -23,12 +23,9 @@ from tests.service_process import free_port
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty database: a SQLite file, or a new PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/tenant-exporter.db"
-        return
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A new, empty schema on the PostgreSQL server (TEST_POSTGRES_URL), dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(POSTGRES_URL)
     try:
@@ -38,6 +35,14 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     finally:
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/tenant-exporter.db"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

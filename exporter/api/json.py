@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -27,6 +27,26 @@ def encode(body: Any) -> bytes:
     return _encoder.encode(body)
 
 
+class BodyCache:
+    """Encoded answers that depend only on the catalog (a tenant's config, features, limits...).
+
+    Keys carry the catalog version, so a reload makes old entries unreachable; the cache is
+    emptied when it reaches ``max_entries``, which bounds it whatever the keys.
+    """
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._bodies: dict[tuple[str, ...], bytes] = {}
+        self._max = max_entries
+
+    def response(self, key: tuple[str, ...], build: Callable[[], Any]) -> web.Response:
+        body = self._bodies.get(key)
+        if body is None:
+            if len(self._bodies) >= self._max:
+                self._bodies.clear()
+            body = self._bodies[key] = _encoder.encode(build())
+        return web.Response(body=body, content_type=JSON)
+
+
 async def read_json(request: web.Request, type_: type[T]) -> T:
     """Decode and validate the request body as ``type_``: 400 malformed, 413 too big, 422 invalid."""
     if request.content_type not in (JSON, "application/merge-patch+json") and request.body_exists:
@@ -47,6 +67,10 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
         ) from e
     except msgspec.DecodeError as e:
         raise BadRequest(f"the body is not valid JSON: {e}", slug="malformed-json") from e
+    except UnicodeDecodeError as e:
+        raise BadRequest(f"the body is not valid UTF-8: {e.reason} at byte {e.start}", slug="malformed-json") from e
+    except RecursionError as e:
+        raise BadRequest("the body nests too deeply", slug="malformed-json") from e
 
 
 def _pointer(path: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 from aiohttp import web
 
@@ -25,6 +27,12 @@ def _region(region: Region) -> m.RegionOut:
     return m.RegionOut(region.id, region.name, region.api_base_url, region.jurisdiction)
 
 
+def _cached(request: web.Request, what: str, build: Callable[[], object]) -> web.Response:
+    """An answer that depends only on the tenant and the catalog: encoded once per catalog version."""
+    key = (what, request.app[keys.CONFIG].current.catalog.version, request[TENANT].id)
+    return request.app[keys.BODIES].response(key, build)
+
+
 def _limits(tenant: Tenant) -> dict[str, float | int]:
     return {name: limit.value for name, limit in tenant.limits.items()}
 
@@ -35,13 +43,13 @@ def _limits(tenant: Tenant) -> dict[str, float | int]:
 async def get_config(request: web.Request) -> web.Response:
     """The tenant's configuration: plan, enabled features, limits, compliance, region."""
     tenant = request[TENANT]
-    catalog = request.app[keys.CONFIG].current.catalog
-    return json_response(m.TenantConfig(
+    version = request.app[keys.CONFIG].current.catalog.version
+    return _cached(request, "config", lambda: m.TenantConfig(
         id=tenant.id, name=tenant.name, region=tenant.region.id, plan=tenant.plan.name,
         features=list(tenant.enabled_features), limits=_limits(tenant),
         compliance_standards=list(tenant.plan.compliance_standards), domain=tenant.domain,
         api_base_url=tenant.region.api_base_url, data_residency=_region(tenant.region),
-        config_version=catalog.version,
+        config_version=version,
     ))
 
 
@@ -51,10 +59,9 @@ async def get_config(request: web.Request) -> web.Response:
 async def get_features(request: web.Request) -> web.Response:
     """The enabled features, and for every known feature why it is on or off."""
     tenant = request[TENANT]
-    details = {
+    return _cached(request, "features", lambda: m.FeaturesOut(list(tenant.enabled_features), tenant.plan.name, {
         name: m.FeatureDetail(d.enabled, d.reason, d.source, d.explanation) for name, d in tenant.decisions.items()
-    }
-    return json_response(m.FeaturesOut(list(tenant.enabled_features), tenant.plan.name, details))
+    }))
 
 
 @routes.get("/api/tenant/feature/{feature_name}")
@@ -64,9 +71,12 @@ async def get_feature(request: web.Request) -> web.Response:
     """Whether one feature is enabled; an unknown name is ``enabled: false, known: false``."""
     tenant = request[TENANT]
     d = tenant.feature(request.match_info["feature_name"])
-    return json_response(
-        m.FeatureCheck(d.feature, d.enabled, d.known, d.reason, d.source, d.variant, d.explanation, tenant.plan.name)
-    )
+
+    def build() -> m.FeatureCheck:
+        return m.FeatureCheck(d.feature, d.enabled, d.known, d.reason, d.source, d.variant, d.explanation,
+                              tenant.plan.name)
+
+    return _cached(request, "feature:" + d.feature, build) if d.known else json_response(build())
 
 
 @routes.get("/api/tenant/limits")
@@ -75,16 +85,20 @@ async def get_feature(request: web.Request) -> web.Response:
 async def get_limits(request: web.Request) -> web.Response:
     """The tenant's limits, each with its unit, enforcement and where it comes from."""
     tenant = request[TENANT]
-    details = {
-        name: m.LimitDetail(
-            limit=limit.value, unit=limit.kind.unit, enforcement=limit.enforcement,
-            period="month" if limit.kind.resets_monthly else None,
-            source="tenant_override" if name in tenant.limit_overrides else "plan",
-        )
-        for name, limit in tenant.limits.items()
-    }
-    rate = m.RateLimitOut(tenant.rate_limit.requests_per_second, tenant.rate_limit.burst)
-    return json_response(m.LimitsOut(_limits(tenant), tenant.plan.name, details, rate))
+
+    def build() -> m.LimitsOut:
+        details = {
+            name: m.LimitDetail(
+                limit=limit.value, unit=limit.kind.unit, enforcement=limit.enforcement,
+                period="month" if limit.kind.resets_monthly else None,
+                source="tenant_override" if name in tenant.limit_overrides else "plan",
+            )
+            for name, limit in tenant.limits.items()
+        }
+        rate = m.RateLimitOut(tenant.rate_limit.requests_per_second, tenant.rate_limit.burst)
+        return m.LimitsOut(_limits(tenant), tenant.plan.name, details, rate)
+
+    return _cached(request, "limits", build)
 
 
 def usage_body(tenant: Tenant, usage: UsageTracker) -> m.UsageOut:
@@ -139,7 +153,7 @@ async def get_compliance(request: web.Request) -> web.Response:
     tenant = request[TENANT]
     names = request.app[keys.CONFIG].current.catalog.compliance_names
     standards = list(tenant.plan.compliance_standards)
-    return json_response(m.ComplianceOut(
+    return _cached(request, "compliance", lambda: m.ComplianceOut(
         tenant.id, tenant.plan.name, standards, [m.Certification(s, names.get(s, s)) for s in standards],
         _region(tenant.region),
     ))

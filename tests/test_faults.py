@@ -1,0 +1,113 @@
+"""Faults: the database goes away under traffic and comes back; the service is stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.helpers import make_config_dir
+from tests.pg_instance import PgInstance
+from tests.service_process import ServiceProcess
+
+TENANTS = [{"id": "acme", "name": "Acme", "plan": "enterprise", "region": "eu-west",
+            "rate_limit": {"requests_per_second": 10000, "burst": 10000}}]
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PgInstance]:
+    pg = PgInstance().start()
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    make_config_dir(tmp_path / "config", tenants=TENANTS)
+    return tmp_path
+
+
+async def status_of(http: aiohttp.ClientSession, method: str, path: str, **kw) -> tuple[int, dict, float]:
+    started = time.monotonic()
+    async with http.request(method, path, **kw) as r:
+        await r.read()
+        return r.status, dict(r.headers), time.monotonic() - started
+
+
+async def test_database_outage_degrades_writes_not_reads_and_recovers(private_pg: PgInstance, workdir: Path) -> None:
+    """With PostgreSQL stopped: reads keep working, writes answer 503 + Retry-After quickly, readiness
+    fails; when it returns, writes work again without a restart and no API call counted meanwhile is lost."""
+    service = ServiceProcess(workdir, {"DATABASE_URL": private_pg.url, "USAGE_FLUSH_INTERVAL": "0.3"})
+    admin = service.cli("keys", "create", "--tenant", "acme", "--role", "admin").stdout.strip()
+    writer = service.cli("keys", "create", "--tenant", "acme", "--role", "service").stdout.strip()
+    service.start()
+    try:
+        timeout = aiohttp.ClientTimeout(total=15)
+        async with aiohttp.ClientSession(service.url, timeout=timeout) as http:
+            read = {"headers": {"Authorization": f"Bearer {admin}"}}
+            write = {"headers": {"Authorization": f"Bearer {writer}"}, "json": {"cases_created": 7}}
+            assert 200 == (await status_of(http, "PUT", "/api/tenant/usage", **write))[0]
+            for _ in range(10):
+                assert 200 == (await status_of(http, "GET", "/api/tenant/config", **read))[0]
+
+            private_pg.stop()
+            outage_reads = [await status_of(http, "GET", "/api/tenant/config", **read) for _ in range(20)]
+            assert [200] * 20 == [s for s, _, _ in outage_reads]
+            status, headers, took = await status_of(http, "PUT", "/api/tenant/usage", **write)
+            assert (503, "5") == (status, headers.get("Retry-After")), headers
+            assert took < 12, took  # a bounded wait, never a hang
+            assert 503 == (await status_of(http, "GET", "/-/ready"))[0]
+            await asyncio.sleep(1.0)  # flushes fail meanwhile; the counts stay in memory
+
+            private_pg.start()
+            private_pg.wait_ready()
+            for _ in range(50):
+                status, _, _ = await status_of(http, "PUT", "/api/tenant/usage", **write)
+                if status == 200:
+                    break
+                await asyncio.sleep(0.2)
+            assert 200 == status
+            assert 200 == (await status_of(http, "GET", "/-/ready"))[0]
+            await asyncio.sleep(1.0)  # a flush after the return
+        assert 0 == service.stop()
+        service.start()  # a fresh process reads the counts back from the database
+        async with aiohttp.ClientSession(service.url, timeout=timeout) as http, \
+                http.get("/api/tenant/usage", headers={"Authorization": f"Bearer {admin}"}) as r:
+            usage = (await r.json())["usage"]
+        # 1 + 10 + 20 reads, 1 + 1 + (retries) writes by the service key; the admin's usage call itself
+        assert usage["api_calls_this_month"] >= 1 + 10 + 20 + 1 + 1 + 1
+        assert 7 == usage["cases_created"]
+    finally:
+        service.kill()
+    log = service.log.read_text()
+    assert "unhandled error" not in log, log[-3000:]  # what the problems middleware logs for a 500
+    assert "usage flush failed" in log  # the outage was seen, and survived
+
+
+async def test_sigterm_lets_in_flight_requests_finish_and_exits_0(workdir: Path) -> None:
+    """SIGTERM during a slow request: the request completes with 200, counts are flushed, exit code 0."""
+    service = ServiceProcess(workdir, {"DATABASE_URL": f"sqlite:///{workdir}/t.db", "ENABLE_TEST_ROUTES": "true",
+                                       "USAGE_FLUSH_INTERVAL": "60"})
+    token = service.cli("keys", "create", "--tenant", "acme", "--role", "viewer").stdout.strip()
+    service.start()
+    try:
+        async with aiohttp.ClientSession(service.url) as http:
+            for _ in range(5):
+                assert 200 == (await status_of(http, "GET", "/api/tenant/limits",
+                                               headers={"Authorization": f"Bearer {token}"}))[0]
+            slow = asyncio.create_task(status_of(http, "GET", "/-/test/sleep?seconds=1.5"))
+            await asyncio.sleep(0.3)
+            service.signal(signal.SIGTERM)
+            assert 200 == (await slow)[0]
+        assert 0 == await asyncio.to_thread(service.proc.wait, 20)
+        service.start()
+        async with aiohttp.ClientSession(service.url) as http, \
+                http.get("/api/tenant/usage", headers={"Authorization": f"Bearer {token}"}) as r:
+            assert 6 == (await r.json())["usage"]["api_calls_this_month"]  # 5 before + this one
+    finally:
+        service.kill()
