@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import (
     CollectorRegistry,
@@ -23,7 +24,9 @@ from prometheus_client import (
 )
 
 from exporter import __version__, keys, runtime
-from exporter.api import admin, audit, docs, ofrep, tenant, testing
+from exporter.active_users import ActiveUsers
+from exporter.alerting import AlertEngine
+from exporter.api import admin, audit, docs, monitoring, ofrep, tenant, testing
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
 from exporter.api.json import BodyCache
@@ -36,8 +39,10 @@ from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigHolder, load_config
+from exporter.custom_metrics import CustomMetrics
 from exporter.errors import StoreError
 from exporter.exposition import MetricsRenderer, metrics_handler
+from exporter.probes import ProbeCollector, ProbeRunner, build_probes
 from exporter.quota import QuotaEnforcer
 from exporter.settings import Settings
 from exporter.store import Store, open_store
@@ -81,12 +86,14 @@ def create_app(
     app[keys.CONFIG] = ConfigHolder(settings, config, registry=registry, clock=clock)
     app[keys.BODIES] = BodyCache()
     _register_collectors(app, registry)
+    _monitoring_state(app)
 
     app.cleanup_ctx.append(_store_ctx(store))
     app.cleanup_ctx.append(_audit_ctx)
     app.cleanup_ctx.append(_usage_ctx)
     app.cleanup_ctx.append(_resources_ctx)
     app.cleanup_ctx.append(_metrics_ctx)
+    app.cleanup_ctx.append(_monitoring_ctx)  # after _resources_ctx: the first evaluation sees CPU and memory
     if handle_signals:
         app.cleanup_ctx.append(_sighup_ctx)
     if tune_runtime:
@@ -97,6 +104,7 @@ def create_app(
     app.add_routes(tenant.routes)
     app.add_routes(ofrep.routes)
     app.add_routes(audit.routes)
+    app.add_routes(monitoring.routes)
     if settings.enable_test_routes:
         app.add_routes(testing.routes)
     if settings.metrics_port is None:
@@ -163,6 +171,37 @@ async def _resources_ctx(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         with suppress(asyncio.CancelledError):
             await task
+
+
+def _monitoring_state(app: web.Application) -> None:
+    """Custom metrics, probe results and the active-user hook exist from the start (no background work)."""
+    registry, clock, holder = app[keys.REGISTRY], app[keys.CLOCK], app[keys.CONFIG]
+    app[keys.ACTIVE_USERS] = ActiveUsers(clock)
+    app.on_response_prepare.append(app[keys.ACTIVE_USERS].on_response_prepare)
+    app[keys.CUSTOM_METRICS] = CustomMetrics(registry, clock, lambda: holder.current.monitoring.custom_metrics)
+    app[keys.PROBE_RESULTS] = ProbeCollector()
+    registry.register(app[keys.PROBE_RESULTS])
+
+
+async def _monitoring_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The in-process rule evaluator and the self-probe, each on its interval from monitoring.yml."""
+    holder = app[keys.CONFIG]
+    engine = AlertEngine(app[keys.REGISTRY], app[keys.CLOCK], lambda: holder.current.monitoring, app[keys.STORE])
+    app[keys.ALERTING] = engine
+    async with aiohttp.ClientSession() as session:
+        probes = ProbeRunner(build_probes(app[keys.SETTINGS], lambda: holder.current.monitoring.probes, session),
+                             app[keys.PROBE_RESULTS])
+        app[keys.PROBES] = probes
+        await engine.tick()  # the window starts now; the first probe runs one interval after the start
+        tasks = [asyncio.create_task(engine.run_forever(), name="alert-evaluator"),
+                 asyncio.create_task(probes.run_forever(lambda: holder.current.monitoring.probes.interval_ms),
+                                     name="probes")]
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
 
 
 def _store_ctx(injected: Store | None):  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ USAGE_REPORT: Final = "usage.report"
 CONFIG_RELOAD: Final = "config.reload"
 AUTH_FAILURE: Final = "auth.failure"
 AUDIT_LOG_EXPORT: Final = "audit_log.export"
-ALERT_ACKNOWLEDGE: Final = "alert.acknowledge"  # issue 4: one call in the acknowledge handler
+ALERT_ACKNOWLEDGE: Final = "alert.acknowledge"  # recorded by POST /api/monitoring/alerts/acknowledge/{id}
 METRIC_CUSTOM_SUBMIT: Final = "metric.custom.submit"  # issue 4: one event per submission, summarised
 
 

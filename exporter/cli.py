@@ -2,6 +2,7 @@
 
     serve          run the service
     check-config   validate every config file (file:line:field errors, exit 1)
+    rules          generate | check the Prometheus rule files from config/monitoring.yml
     keys           create | list | revoke API keys
     audit          verify | export | checkpoint the audit log
 """
@@ -34,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate the config files and exit")
     check.add_argument("--config-dir", type=Path, help="config directory (env CONFIG_DIR, default ./config)")
 
+    rules = sub.add_parser("rules", help="Prometheus rules from config/monitoring.yml").add_subparsers(
+        dest="rules_command", required=True)
+    for name, text in (("generate", "write rules/*.yml"), ("check", "exit 1 when rules/*.yml are stale")):
+        command = rules.add_parser(name, help=text)
+        command.add_argument("--config-dir", type=Path, help="config directory (env CONFIG_DIR, default ./config)")
+        command.add_argument("--rules-dir", type=Path, default=Path("rules"), help="default ./rules")
+
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create a key and print its token once")
     create.add_argument("--tenant", required=True, help="tenant id")
@@ -62,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "check-config":
             return _check_config(settings)
+        if args.command == "rules":
+            return _rules(args, settings)
         if args.command == "keys":
             return asyncio.run(_keys(args, settings))
         if args.command == "audit":
@@ -100,10 +110,28 @@ def _check_config(settings: Settings) -> int:
     config = load_config(settings)
     catalog = config.catalog
     print(
-        f"config OK ({catalog.version}): {len(catalog.plans)} plans, {len(catalog.tenants)} tenants, "
-        f"{len(catalog.regions)} regions, {len(catalog.features)} features; files: {', '.join(config.files)}"
+        f"config OK ({config.version}): {len(catalog.plans)} plans, {len(catalog.tenants)} tenants, "
+        f"{len(catalog.regions)} regions, {len(catalog.features)} features, "
+        f"{len(config.monitoring.rules)} alert rules; files: {', '.join(config.files)}"
     )
     return 0
+
+
+def _rules(args: argparse.Namespace, settings: Settings) -> int:
+    from exporter import promrules
+    from exporter.monitoring_config import load_monitoring
+
+    monitoring = load_monitoring(settings.config_dir)
+    if args.rules_command == "generate":
+        for path in promrules.generate(monitoring, args.rules_dir):
+            print(f"wrote {path}")
+        return 0
+    stale = promrules.check(monitoring, args.rules_dir)
+    for problem in stale:
+        print(f"{problem.path}: {problem.reason}; run `tenant-exporter rules generate`", file=sys.stderr)
+    if not stale:
+        print(f"rules OK: {args.rules_dir} matches {monitoring.file}")
+    return 1 if stale else 0
 
 
 async def _keys(args: argparse.Namespace, settings: Settings) -> int:

@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry, Gauge
 from exporter.catalog import Catalog
 from exporter.catalog_loader import load_catalog
 from exporter.clock import Clock
-from exporter.errors import ConfigError
+from exporter.errors import ConfigError, ConfigIssue
+from exporter.monitoring_config import MonitoringConfig, load_monitoring
 from exporter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,15 +26,34 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Config:
     catalog: Catalog
+    monitoring: MonitoringConfig
 
     @property
     def files(self) -> tuple[str, ...]:
-        return self.catalog.files
+        return (*self.catalog.files, self.monitoring.file)
+
+    @property
+    def version(self) -> str:
+        """Changes when any file changes (the catalog's own version covers only plans/tenants/regions)."""
+        return f"{self.catalog.version}-{self.monitoring.digest[:8]}"
 
 
 def load_config(settings: Settings) -> Config:
     """Read and validate every config file; raise ConfigError listing each problem found."""
-    return Config(catalog=load_catalog(settings.config_dir, settings.default_tenant))
+    issues: list[ConfigIssue] = []
+    catalog: Catalog | None = None
+    monitoring: MonitoringConfig | None = None
+    try:
+        catalog = load_catalog(settings.config_dir, settings.default_tenant)
+    except ConfigError as e:
+        issues.extend(e.issues)
+    try:
+        monitoring = load_monitoring(settings.config_dir)
+    except ConfigError as e:
+        issues.extend(e.issues)
+    if catalog is None or monitoring is None:
+        raise ConfigError(issues)
+    return Config(catalog=catalog, monitoring=monitoring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +104,18 @@ class ConfigHolder:
                 self._ok.set(0)
                 errors = tuple(str(issue) for issue in e.issues)
                 log.error("config reload failed, keeping version %s:\n  %s",
-                          self.current.catalog.version, "\n  ".join(errors))
-                return ReloadResult(False, self.current.files, errors, self.current.catalog.version)
+                          self.current.version, "\n  ".join(errors))
+                return ReloadResult(False, self.current.files, errors, self.current.version)
             self.current = config
             for listener in self._listeners:
                 listener(config)
             self._mark(ok=True)
-            log.info("config reloaded: version %s", config.catalog.version)
-            return ReloadResult(True, config.files, (), config.catalog.version)
+            log.info("config reloaded: version %s", config.version)
+            return ReloadResult(True, config.files, (), config.version)
 
     def _mark(self, *, ok: bool) -> None:
         self._ok.set(1 if ok else 0)
         if ok:
             self._when.set(self._clock.now())
             self._info.clear()
-            self._info.labels(self.current.catalog.version).set(1)
+            self._info.labels(self.current.version).set(1)

@@ -7,13 +7,17 @@ from typing import Final
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from exporter.active_users import ActiveUsers
+from exporter.alerting import AlertEngine
 from exporter.api.json import BodyCache
 from exporter.audit_recorder import AuditLog, AuthFailureSampler
 from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
 from exporter.clock import Clock
 from exporter.config import ConfigHolder
+from exporter.custom_metrics import CustomMetrics
 from exporter.exposition import MetricsRenderer
+from exporter.probes import ProbeCollector, ProbeRunner
 from exporter.quota import QuotaEnforcer
 from exporter.settings import Settings
 from exporter.store import Store
@@ -36,3 +40,8 @@ AUDIT: Final = web.AppKey("audit", AuditLog)
 AUTH_FAILURES: Final = web.AppKey("auth_failures", AuthFailureSampler)
 AUDIT_MAINTENANCE: Final = web.AppKey("audit_maintenance", AuditMaintenance)
 BODIES: Final = web.AppKey("bodies", BodyCache)
+ALERTING: Final = web.AppKey("alerting", AlertEngine)
+ACTIVE_USERS: Final = web.AppKey("active_users", ActiveUsers)
+CUSTOM_METRICS: Final = web.AppKey("custom_metrics", CustomMetrics)
+PROBE_RESULTS: Final = web.AppKey("probe_results", ProbeCollector)
+PROBES: Final = web.AppKey("probes", ProbeRunner)

@@ -55,6 +55,7 @@ class Settings:
     audit_retention_interval: float = 3600.0
     audit_retention_batch: int = 1000
     audit_platform_retention_days: int = 365
+    probe_api_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -94,6 +95,7 @@ class Settings:
             "audit_platform_retention_days": _positive_int(
                 env, "AUDIT_PLATFORM_RETENTION_DAYS", base.audit_platform_retention_days, allow_zero=True
             ),
+            "probe_api_url": env.get("PROBE_API_URL") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)

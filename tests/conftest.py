@@ -18,6 +18,7 @@ from exporter.app import create_app
 from exporter.settings import Settings
 from exporter.store import Store, open_store
 from tests.helpers import TWO_TENANTS, FakeClock, auth, make_config_dir, make_token
+from tests.service_process import free_port
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -95,10 +96,12 @@ async def make_service(
     """
 
     async def start(**overrides: Any) -> Service:
+        port = overrides.pop("port", None) or free_port()  # the self-probe calls the port in Settings
         settings = Settings.from_env({}, config_dir=overrides.pop("config_dir", config_dir),
-                                     database_url=database_url, **overrides)
+                                     database_url=overrides.pop("database_url", database_url), port=port,
+                                     **overrides)
         app = create_app(settings, registry=CollectorRegistry(), clock=clock)
-        client = await aiohttp_client(app)
+        client = await aiohttp_client(app, server_kwargs={"port": port})
         return Service(client, clock)
 
     return start

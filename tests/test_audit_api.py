@@ -217,7 +217,7 @@ async def test_a_reload_is_recorded_with_who_and_which_files(service: Service, c
                                           .replace("storage_gb: 5\n", "storage_gb: five\n"))
     assert 400 == (await service.client.post("/-/reload", headers=operator)).status
     failed, ok = await search(service, operator, action="config.reload")
-    assert ("success", ["plans.yml", "regions.yml", "tenants.yml"]) == (
+    assert ("success", ["monitoring.yml", "plans.yml", "regions.yml", "tenants.yml"]) == (
         ok["outcome"]["status"], sorted(f.rsplit("/", 1)[-1] for f in ok["details"]["files"]))
     assert ({"type": "api_key", "name": "acme-operator", "role": "operator"}.items() <= ok["actor"].items())
     assert (PLATFORM, "failure") == (failed["tenant_id"], failed["outcome"]["status"])

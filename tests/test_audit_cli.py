@@ -128,4 +128,5 @@ async def test_a_sighup_reload_is_recorded_as_the_signal(cli: ServiceProcess) ->
     [event] = events
     assert (PLATFORM, {"type": "system", "id": "signal:SIGHUP", "name": "signal:SIGHUP", "role": ""}, "success") == (
         event["tenant_id"], event["actor"], event["outcome"]["status"])
-    assert ["plans.yml", "regions.yml", "tenants.yml"] == sorted(Path(f).name for f in event["details"]["files"])
+    assert ["monitoring.yml", "plans.yml", "regions.yml", "tenants.yml"] == sorted(
+        Path(f).name for f in event["details"]["files"])

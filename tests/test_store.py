@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from exporter.store import ApiKeyRecord, Store, open_store
+from exporter.store import AckRecord, ApiKeyRecord, Store, open_store
 
 
 def key(i: int, tenant: str = "acme", revoked: float | None = None) -> ApiKeyRecord:
@@ -59,3 +59,44 @@ async def test_reported_usage_keeps_the_last_value(store: Store) -> None:
     await store.set_reported_usage("acme", {"storage_used_gb": 1.5, "cases_created": 3}, 10.0)
     await store.set_reported_usage("acme", {"cases_created": 4}, 11.0)
     assert {"acme": {"storage_used_gb": 1.5, "cases_created": 4.0}} == await store.reported_usage()
+
+
+def ack(alert_id: str, at: float, key: str = "key_1", comment: str = "") -> AckRecord:
+    return AckRecord(f"ack_{alert_id}_{at}", alert_id, "ErrorRateHigh", "acme", key, "ops", comment, at)
+
+
+async def test_acknowledging_twice_keeps_the_first(store: Store) -> None:
+    """An alert has at most one open acknowledgement; a second one (another replica, a retry) gets the first."""
+    first = await store.acknowledge_alert(ack("a1", 10.0, comment="looking"))
+    again = await store.acknowledge_alert(ack("a1", 20.0, key="key_2", comment="me too"))
+    assert first == again
+    assert ("looking", 10.0, None) == (again.comment, again.acknowledged_at, again.cleared_at)
+    assert ["a1"] == [r.alert_id for r in await store.open_acknowledgements()]
+
+
+async def test_concurrent_acknowledgements_leave_one_open(database_url: str) -> None:
+    """Two store connections acknowledging the same alert at once both see the same single acknowledgement."""
+    a, b = await open_store(database_url), await open_store(database_url)
+    try:
+        results = await asyncio.gather(*(s.acknowledge_alert(ack("a9", float(i), key=f"k{i}"))
+                                         for i, s in enumerate([a, b, a, b])))
+        assert 1 == len({r.id for r in results})
+        assert 1 == len(await a.open_acknowledgements())
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_cleared_acknowledgements_close_and_a_new_episode_can_be_acknowledged(store: Store) -> None:
+    """Clearing closes an alert's acknowledgement (kept as history); the next episode is acknowledged anew."""
+    await store.acknowledge_alert(ack("a1", 10.0))
+    await store.acknowledge_alert(ack("a2", 11.0))
+    await store.acknowledge_alert(ack("a3", 12.0))
+    await store.clear_acknowledgements(["a1"], 30.0)
+    assert ["a2", "a3"] == [r.alert_id for r in await store.open_acknowledgements()]
+    await store.clear_acknowledgements_except(["a3"], 31.0)
+    assert ["a3"] == [r.alert_id for r in await store.open_acknowledgements()]
+    renewed = await store.acknowledge_alert(ack("a1", 40.0, comment="again"))
+    assert ("again", None) == (renewed.comment, renewed.cleared_at)
+    await store.clear_acknowledgements_except([], 50.0)
+    assert [] == await store.open_acknowledgements()

@@ -5,10 +5,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from exporter.errors import SettingsError
+from exporter.store.alerts_sql import AckRecord
 from exporter.store.audit_sql import AuditFilter, AuditRecord, ChainHead, StoredCheckpoint
 from exporter.store.base import ApiKeyRecord, Store
 
-__all__ = ["ApiKeyRecord", "AuditFilter", "AuditRecord", "ChainHead", "Store", "StoredCheckpoint", "open_store"]
+__all__ = [
+    "AckRecord", "ApiKeyRecord", "AuditFilter", "AuditRecord", "ChainHead", "Store", "StoredCheckpoint", "open_store",
+]
 
 
 async def open_store(url: str, *, migrate: bool = True) -> Store:

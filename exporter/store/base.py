@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from exporter.store.alerts_sql import AlertStore
 from exporter.store.audit_sql import AuditStore
 
 
@@ -26,7 +27,7 @@ class ApiKeyRecord:
     revoked_at: float | None = None
 
 
-class Store(AuditStore, Protocol):
+class Store(AuditStore, AlertStore, Protocol):
     backend: str
 
     async def migrate(self) -> int:

@@ -107,6 +107,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        3,
+        "alert acknowledgements",
+        (
+            """CREATE TABLE alert_acknowledgements (
+                id TEXT PRIMARY KEY,
+                alert_id TEXT NOT NULL,
+                alertname TEXT NOT NULL,
+                tenant_id TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                key_name TEXT NOT NULL,
+                comment TEXT NOT NULL,
+                acknowledged_at DOUBLE PRECISION NOT NULL,
+                cleared_at DOUBLE PRECISION
+            )""",
+            # at most one open acknowledgement per alert
+            "CREATE UNIQUE INDEX alert_acknowledgements_open ON alert_acknowledgements (alert_id) "
+            "WHERE cleared_at IS NULL",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

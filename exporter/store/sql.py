@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+from exporter.store.alerts_sql import AlertsSqlMixin
 from exporter.store.audit_sql import AuditSqlMixin
 from exporter.store.base import ApiKeyRecord
 from exporter.store.migrations import MIGRATIONS
@@ -30,7 +31,7 @@ class Tx(Protocol):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
-class SqlStore(AuditSqlMixin):
+class SqlStore(AuditSqlMixin, AlertsSqlMixin):
     backend: str = "sql"
 
     # --- primitives, supplied by each backend -------------------------------------------

@@ -1,0 +1,102 @@
+"""Alert acknowledgements in the store: a mixin for ``SqlStore`` (its queries, written once for both backends).
+
+An acknowledgement is *open* until the evaluator sees its alert end (resolve, or a pending
+alert go away); then it is *cleared* and stays as history. At most one open acknowledgement
+per alert (a partial unique index), so acknowledging twice, even on two replicas at once,
+keeps the first.
+"""
+# ruff: noqa: S608  (f-strings splice the constant column list and "?" marks only; values are bound)
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+_COLUMNS = "id, alert_id, alertname, tenant_id, key_id, key_name, comment, acknowledged_at, cleared_at"
+
+
+@dataclass(frozen=True, slots=True)
+class AckRecord:
+    id: str
+    alert_id: str
+    alertname: str
+    tenant_id: str
+    key_id: str
+    key_name: str
+    comment: str
+    acknowledged_at: float
+    cleared_at: float | None = None
+
+
+class _Tx(Protocol):
+    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]: ...
+
+    async def execute(self, sql: str, *args: Any) -> None: ...
+
+
+class _Primitives(Protocol):
+    """What the mixin needs from the store it is mixed into."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]: ...
+
+    async def execute(self, sql: str, *args: Any) -> None: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
+
+
+class AlertStore(Protocol):
+    """The acknowledgement part of the ``Store`` protocol."""
+
+    async def acknowledge_alert(self, record: AckRecord) -> AckRecord:
+        """Open ``record`` unless the alert already has an open acknowledgement; return the open one."""
+        ...
+
+    async def open_acknowledgements(self) -> list[AckRecord]: ...
+
+    async def clear_acknowledgements(self, alert_ids: Iterable[str], at: float) -> None:
+        """Close the open acknowledgements of these alerts (their alerts ended)."""
+        ...
+
+    async def clear_acknowledgements_except(self, alert_ids: Iterable[str], at: float) -> None:
+        """Close every open acknowledgement whose alert is not among ``alert_ids``."""
+        ...
+
+
+class AlertsSqlMixin:
+    async def acknowledge_alert(self: _Primitives, record: AckRecord) -> AckRecord:
+        async with self.transaction() as tx:
+            await tx.execute(
+                f"INSERT INTO alert_acknowledgements ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+                "ON CONFLICT DO NOTHING",
+                record.id, record.alert_id, record.alertname, record.tenant_id, record.key_id, record.key_name,
+                record.comment, record.acknowledged_at,
+            )
+            rows = await tx.fetch(
+                f"SELECT {_COLUMNS} FROM alert_acknowledgements WHERE alert_id = ? AND cleared_at IS NULL",
+                record.alert_id,
+            )
+        return AckRecord(*rows[0])
+
+    async def open_acknowledgements(self: _Primitives) -> list[AckRecord]:
+        rows = await self.fetch(
+            f"SELECT {_COLUMNS} FROM alert_acknowledgements WHERE cleared_at IS NULL ORDER BY acknowledged_at, id"
+        )
+        return [AckRecord(*row) for row in rows]
+
+    async def clear_acknowledgements(self: _Primitives, alert_ids: Iterable[str], at: float) -> None:
+        ids = sorted(set(alert_ids))
+        if ids:
+            marks = ", ".join("?" for _ in ids)
+            await self.execute(
+                f"UPDATE alert_acknowledgements SET cleared_at = ? WHERE cleared_at IS NULL AND alert_id IN ({marks})",
+                at, *ids,
+            )
+
+    async def clear_acknowledgements_except(self: _Primitives, alert_ids: Iterable[str], at: float) -> None:
+        ids = sorted(set(alert_ids))
+        keep = f" AND alert_id NOT IN ({', '.join('?' for _ in ids)})" if ids else ""
+        await self.execute(
+            f"UPDATE alert_acknowledgements SET cleared_at = ? WHERE cleared_at IS NULL{keep}", at, *ids
+        )

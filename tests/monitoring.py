@@ -1,0 +1,46 @@
+"""Helpers for monitoring tests: small monitoring.yml files, moving the clock through evaluations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exporter import keys
+from exporter.probes import ProbeResult
+from tests.conftest import Service
+from tests.helpers import TWO_TENANTS, make_config_dir
+
+# Rules on the probe signal only: the test decides every probe result, so it decides every alert.
+PROBE_RULES = """version: 1
+evaluation_interval: 15s
+window: 5m
+probes: {interval: 1h, timeout: 2s}
+custom_metrics: {max_series_per_tenant: 3, max_series_total: 5, series_ttl: 10m}
+rules:
+  - name: UptimeDegraded
+    signal: uptime
+    operator: "<"
+    threshold: 100%
+    severity: warning
+    summary: Some API probes fail
+    runbook_url: https://runbooks.example.com/uptime
+  - name: UptimeDown
+    signal: uptime
+    operator: "<"
+    threshold: 50%
+    for: 1m
+    severity: error
+    summary: Most API probes fail
+"""
+
+
+def config_with(path: Path, monitoring: str) -> Path:
+    return make_config_dir(path, tenants=TWO_TENANTS, **{"monitoring.yml": monitoring})
+
+
+async def tick(service: Service, seconds: float = 15.0, *, probe: bool | None = None, times: int = 1) -> None:
+    """Move the clock and evaluate, ``times`` times; record a probe result first when ``probe`` is given."""
+    for _ in range(times):
+        service.clock.advance(seconds)
+        if probe is not None:
+            service.app[keys.PROBE_RESULTS].record(ProbeResult("api", probe, 0.001))
+        await service.app[keys.ALERTING].tick()

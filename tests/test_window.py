@@ -1,0 +1,35 @@
+"""The evaluator's memory is bounded: the window keeps only what the range needs; active users are capped."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from exporter.active_users import ActiveUsers
+from exporter.window import Snapshot, Window
+from tests.helpers import FakeClock
+
+
+def snapshot(t_ms: int, value: float) -> Snapshot:
+    return Snapshot(t_ms, MappingProxyType({"c": MappingProxyType({(): value})}))
+
+
+def test_the_window_keeps_the_range_and_nothing_older() -> None:
+    """After an hour of 15 s snapshots a 5 m window holds 21 (both ends included), and answers ranges from them."""
+    window = Window(300_000)
+    for i in range(240):
+        window.add(snapshot(i * 15_000, float(i)))
+    assert (21, 3_285_000) == (len(window), window.oldest_ms)  # 3,585,000 - 5 m
+    assert [(3_480_000, 232.0), (3_495_000, 233.0)] == window.range("c", 3_495_000, 15_000)[()]
+    window.add(snapshot(3_585_000, 999.0))  # the same instant again replaces the newest
+    assert (21, 999.0) == (len(window), window.range("c", 3_585_000, 0)[()][-1][1])
+
+
+def test_active_users_are_capped_and_forget_the_least_recent() -> None:
+    """Past max_entries the least recently seen key is forgotten; counting looks back only the window."""
+    clock = FakeClock()
+    users = ActiveUsers(clock, max_entries=3)
+    for key in ("a", "b", "c", "d"):
+        users.seen("acme", key)
+        clock.advance(10)
+    users.seen("globex", "b")  # "b" seen again, under another tenant: a separate principal
+    assert (3, 1, 2) == (users.count(3600), users.count(3600, "globex"), users.count(15))
