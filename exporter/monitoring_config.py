@@ -137,7 +137,7 @@ class _CustomSpec(msgspec.Struct, forbid_unknown_fields=True):
     max_series_total: int = 20_000
     max_labels: int = 16
     series_ttl: str = "1h"
-    max_sample_age: str = "1h"
+    max_sample_age: str = "10y"
     max_sample_future: str = "5m"
 
 
