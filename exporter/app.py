@@ -40,6 +40,7 @@ from exporter.auth import KeyRing
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigHolder, load_config
 from exporter.custom_metrics import CustomMetrics
+from exporter.custom_metrics_audit import SubmissionDigest
 from exporter.errors import StoreError
 from exporter.exposition import MetricsRenderer, metrics_handler
 from exporter.probes import ProbeCollector, ProbeRunner, build_probes
@@ -222,12 +223,18 @@ async def _audit_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.AUTH_FAILURES] = AuthFailureSampler(audit_log, clock, registry)
     maintenance = AuditMaintenance(store, clock, registry, settings, lambda: app[keys.CONFIG].current.catalog)
     app[keys.AUDIT_MAINTENANCE] = maintenance
+    digest = app[keys.CUSTOM_DIGEST] = SubmissionDigest(audit_log, clock)
     audit_log.start()
-    task = asyncio.create_task(maintenance.run_forever(), name="audit-maintenance")
+    tasks = [asyncio.create_task(maintenance.run_forever(), name="audit-maintenance"),
+             asyncio.create_task(digest.run_forever(settings.audit_digest_interval), name="custom-metric-digest")]
     yield
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with suppress(asyncio.CancelledError):
+            await task
+    with suppress(StoreError):
+        await digest.flush()
     await audit_log.stop()  # commits what is queued
 
 

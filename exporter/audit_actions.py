@@ -19,7 +19,7 @@ CONFIG_RELOAD: Final = "config.reload"
 AUTH_FAILURE: Final = "auth.failure"
 AUDIT_LOG_EXPORT: Final = "audit_log.export"
 ALERT_ACKNOWLEDGE: Final = "alert.acknowledge"  # recorded by POST /api/monitoring/alerts/acknowledge/{id}
-METRIC_CUSTOM_SUBMIT: Final = "metric.custom.submit"  # issue 4: one event per submission, summarised
+METRIC_CUSTOM_SUBMIT: Final = "metric.custom.submit"  # one event per API key per interval (custom_metrics_audit)
 
 
 def config_reload(result: ReloadResult, actor: Actor, context: RequestContext = NO_CONTEXT) -> EventDraft:

@@ -16,6 +16,7 @@ from exporter.auth import KeyRing
 from exporter.clock import Clock
 from exporter.config import ConfigHolder
 from exporter.custom_metrics import CustomMetrics
+from exporter.custom_metrics_audit import SubmissionDigest
 from exporter.exposition import MetricsRenderer
 from exporter.probes import ProbeCollector, ProbeRunner
 from exporter.quota import QuotaEnforcer
@@ -45,3 +46,4 @@ ACTIVE_USERS: Final = web.AppKey("active_users", ActiveUsers)
 CUSTOM_METRICS: Final = web.AppKey("custom_metrics", CustomMetrics)
 PROBE_RESULTS: Final = web.AppKey("probe_results", ProbeCollector)
 PROBES: Final = web.AppKey("probes", ProbeRunner)
+CUSTOM_DIGEST: Final = web.AppKey("custom_digest", SubmissionDigest)

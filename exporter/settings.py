@@ -53,6 +53,7 @@ class Settings:
     audit_archive_dir: Path | None = None
     audit_checkpoint_interval: float = 60.0
     audit_retention_interval: float = 3600.0
+    audit_digest_interval: float = 60.0
     audit_retention_batch: int = 1000
     audit_platform_retention_days: int = 365
     probe_api_url: str | None = None
@@ -91,6 +92,7 @@ class Settings:
             "audit_archive_dir": Path(env["AUDIT_ARCHIVE_DIR"]) if env.get("AUDIT_ARCHIVE_DIR") else None,
             "audit_checkpoint_interval": _float(env, "AUDIT_CHECKPOINT_INTERVAL", base.audit_checkpoint_interval),
             "audit_retention_interval": _float(env, "AUDIT_RETENTION_INTERVAL", base.audit_retention_interval),
+            "audit_digest_interval": _float(env, "AUDIT_DIGEST_INTERVAL", base.audit_digest_interval),
             "audit_retention_batch": _positive_int(env, "AUDIT_RETENTION_BATCH", base.audit_retention_batch),
             "audit_platform_retention_days": _positive_int(
                 env, "AUDIT_PLATFORM_RETENTION_DAYS", base.audit_platform_retention_days, allow_zero=True

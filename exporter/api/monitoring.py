@@ -200,12 +200,19 @@ async def post_custom_metric(request: web.Request) -> web.Response:
     reached and the sample would start a new series. Every refusal is counted.
     """
     custom, tenant = request.app[keys.CUSTOM_METRICS], request[TENANT]
+    digest, principal = request.app[keys.CUSTOM_DIGEST], request[PRINCIPAL]  # summarised in the audit log
     try:
         body: m.CustomMetricIn = await read_body(request)
     except ProblemError:
         custom.reject(tenant.id, "invalid_body")
+        digest.note(principal, None, "invalid_body")
         raise
-    recorded = custom.record(tenant.id, body.name, body.value, body.tags, body.timestamp)
+    try:
+        recorded = custom.record(tenant.id, body.name, body.value, body.tags, body.timestamp)
+    except ProblemError as e:
+        digest.note(principal, body.name, str(e.extra.get("reason", e.slug)))
+        raise
+    digest.note(principal, body.name)
     timestamp = body.timestamp or datetime.fromtimestamp(recorded.timestamp, UTC)
     return json_response(m.CustomMetricOut(True, body.name, body.value, timestamp, recorded.exported_as, tenant.id,
                                            recorded.labels))
