@@ -48,8 +48,11 @@ class WrkResult:
     cpu_us_per_request: float = 0.0
 
 
-def wrk(url: str, *, seconds: int, connections: int, headers: Mapping[str, str] | None = None) -> WrkResult:
+def wrk(url: str, *, seconds: int, connections: int, headers: Mapping[str, str] | None = None,
+        script: Path | None = None) -> WrkResult:
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        argv += ["-s", str(script)]
     for k, v in (headers or {}).items():
         argv += ["-H", f"{k}: {v}"]
     out = subprocess.run(pinned(LOAD_CPU, [*argv, url]), capture_output=True, text=True, check=True).stdout

@@ -48,7 +48,7 @@ class AlertEngine:
         self._clock = clock
         self._monitoring = monitoring
         self._store = store
-        self._snapshotter = Snapshotter(registry, SNAPSHOT_SAMPLES)
+        self._snapshotter = Snapshotter(registry, SNAPSHOT_SAMPLES, summed_away=("tenant",))
         self.window = Window(monitoring().window_ms)
         self._config: MonitoringConfig | None = None
         self._rules: dict[tuple[str, str], RuleState] = {}

@@ -41,18 +41,47 @@ class Snapshotter:
     returns; a custom collector must describe itself to be snapshotted.
     """
 
-    def __init__(self, registry: CollectorRegistry, sample_names: Iterable[str]) -> None:
+    def __init__(self, registry: CollectorRegistry, sample_names: Iterable[str],
+                 summed_away: Iterable[str] = ()) -> None:
         self._names = frozenset(sample_names)
         self._restricted = registry.restricted_registry(self._names)
         self._interned: dict[Labels, Labels] = {}
+        self._away = frozenset(summed_away)
+        self._seen: set[tuple[str, frozenset[tuple[str, str]]]] = set()
+        self._baseline: dict[tuple[str, Labels], float] = {}
+        self._taken = False  # series present at the first snapshot are the start, not new
 
     def take(self, t_ms: int) -> Snapshot:
+        """Copy the samples. Labels in ``summed_away`` (the tenant) are summed over, as every signal
+        sums them anyway: a snapshot's size, and the evaluator's time on the event loop, then do not
+        grow with the number of tenants. Like PromQL's ``rate()``, which counts a series only from
+        its first sample, a series first seen now adds its current value to a baseline that is
+        subtracted from the sum, so its past is not mistaken for an increase."""
         samples: dict[str, dict[Labels, float]] = {}
+        away, seen, baseline = self._away, self._seen, self._baseline
         for family in self._restricted.collect():
             for sample in family.samples:
-                if sample.name in self._names:
+                if sample.name not in self._names:
+                    continue
+                if not away or away.isdisjoint(sample.labels):  # gauges and unlabelled families: as they are
                     labels = self._intern(tuple(sorted(sample.labels.items())))
                     samples.setdefault(sample.name, {})[labels] = float(sample.value)
+                    continue
+                # a counter with a tenant label: summed over tenants, new series from their first sample
+                labels = self._intern(tuple(sorted((k, v) for k, v in sample.labels.items() if k not in away)))
+                full = (sample.name, frozenset(sample.labels.items()))
+                value = float(sample.value)
+                if full not in seen and len(seen) < 200_000:  # bounded like the families' own caps
+                    seen.add(full)
+                    if self._taken:
+                        baseline[(sample.name, labels)] = baseline.get((sample.name, labels), 0.0) + value
+                series = samples.setdefault(sample.name, {})
+                series[labels] = series.get(labels, 0.0) + value
+        for (name, labels), offset in baseline.items():
+            summed = samples.get(name)
+            if summed is not None and labels in summed:
+                summed[labels] -= offset
+        self._taken = True
         return Snapshot(t_ms, MappingProxyType({k: MappingProxyType(v) for k, v in samples.items()}))
 
     def _intern(self, labels: Labels) -> Labels:

@@ -33,3 +33,25 @@ def test_active_users_are_capped_and_forget_the_least_recent() -> None:
         clock.advance(10)
     users.seen("globex", "b")  # "b" seen again, under another tenant: a separate principal
     assert (3, 1, 2) == (users.count(3600), users.count(3600, "globex"), users.count(15))
+
+
+def test_tenants_are_summed_and_a_new_series_counts_from_its_first_sample() -> None:
+    """Summing the tenant label away keeps rate()'s rule: a series first seen later adds no increase
+    for its past, only what it gains afterwards."""
+    from prometheus_client import CollectorRegistry
+
+    from exporter.loop_metrics import LoopCounter
+    from exporter.window import Snapshotter
+
+    registry = CollectorRegistry()
+    counter = LoopCounter("http_requests", "Requests.", ("route", "tenant"), max_series=100, overflow=("x", "x"))
+    registry.register(counter)
+    snap = Snapshotter(registry, ["http_requests_total"], summed_away=("tenant",))
+    counter.inc(("/a", "acme"), 5)
+    first = snap.take(0).samples["http_requests_total"][(("route", "/a"),)]
+    counter.inc(("/a", "acme"), 1)
+    counter.inc(("/a", "globex"), 40)  # a tenant's first request batch, before it was ever seen
+    second = snap.take(15_000).samples["http_requests_total"][(("route", "/a"),)]
+    counter.inc(("/a", "globex"), 2)
+    third = snap.take(30_000).samples["http_requests_total"][(("route", "/a"),)]
+    assert (5.0, 6.0, 8.0) == (first, second, third)
