@@ -1,0 +1,90 @@
+"""The docker-compose stack's parts, checked by the real tools (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
+
+
+def test_compose_runs_the_service_prometheus_alertmanager_and_grafana() -> None:
+    """The stack has the four services, pinned images, and every mounted file exists in the repository."""
+    assert {"tenant-exporter", "prometheus", "alertmanager", "grafana"} == set(COMPOSE["services"])
+    for name, service in COMPOSE["services"].items():
+        if "image" in service:
+            assert re.search(r":v?\d+\.\d+\.\d+$", service["image"]), (name, service["image"])
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), (name, source)
+    assert (ROOT / "Dockerfile").exists()
+
+
+def test_prometheus_config_passes_promtool_with_the_generated_rules(tmp_path: Path) -> None:
+    """prometheus.yml passes `promtool check config`, with rule_files pointing at the repository's rules/."""
+    config = yaml.safe_load((ROOT / "prometheus.yml").read_text())
+    config["rule_files"] = [str(ROOT / "rules" / "*.yml")]
+    local = tmp_path / "prometheus.yml"
+    local.write_text(yaml.safe_dump(config))
+    result = run("promtool", "check", "config", str(local))
+    assert 0 == result.returncode, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+    mounts = COMPOSE["services"]["prometheus"]["volumes"]
+    assert {"./prometheus.yml:/etc/prometheus/prometheus.yml:ro", "./rules:/etc/prometheus/rules:ro"} <= set(mounts)
+
+
+def test_alertmanager_config_passes_amtool() -> None:
+    """deploy/alertmanager/alertmanager.yml passes `amtool check-config` and routes by severity."""
+    result = run("amtool", "check-config", str(ROOT / "deploy" / "alertmanager" / "alertmanager.yml"))
+    assert 0 == result.returncode, result.stdout + result.stderr
+    routes = yaml.safe_load((ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text())["route"]["routes"]
+    assert all(any("severity" in m for m in r["matchers"]) for r in routes)
+
+
+def dashboard_exprs() -> list[tuple[str, str, str]]:
+    out = []
+    for path in DASHBOARDS:
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                out.append((path.name, panel["title"], target["expr"]))
+    return out
+
+
+def substitute(expr: str) -> str:
+    """Grafana's variables as Prometheus would see them."""
+    return expr.replace("$__rate_interval", "1m").replace("$__range", "1h").replace("$job", "tenant-exporter")
+
+
+def test_dashboards_are_valid_json_with_a_prometheus_target_per_panel() -> None:
+    """Every dashboard parses, has a uid and title, and every panel queries the provisioned Prometheus."""
+    assert DASHBOARDS
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        assert board["uid"] and board["title"] and board["panels"], path
+        for panel in board["panels"]:
+            assert panel["targets"], (path.name, panel["title"])
+            assert all(t["datasource"]["uid"] == "prometheus" for t in panel["targets"]), (path.name, panel["title"])
+
+
+@pytest.mark.parametrize(("board", "title", "expr"), dashboard_exprs(), ids=[f"{b}: {t}" for b, t, _ in
+                                                                            dashboard_exprs()])
+def test_every_dashboard_expression_parses(board: str, title: str, expr: str, tmp_path: Path) -> None:
+    """Each panel's PromQL parses (promtool checks it as a recording rule's expression)."""
+    rules = {"groups": [{"name": "dashboard", "rules": [{"record": "dashboard:check:expr", "expr": substitute(expr)}]}]}
+    path = tmp_path / "expr.yml"
+    path.write_text(yaml.safe_dump(rules))
+    result = run("promtool", "check", "rules", str(path))
+    assert 0 == result.returncode, result.stdout + result.stderr
