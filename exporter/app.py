@@ -30,7 +30,7 @@ from exporter.alertmanager import AlertmanagerClient
 from exporter.am_alerts import AlertForwarder
 from exporter.am_silences import SilenceSync
 from exporter.am_webhook import NotificationLog
-from exporter.api import admin, alertmanager, audit, docs, monitoring, ofrep, tenant, testing
+from exporter.api import admin, alertmanager, audit, docs, monitoring, ofrep, status, tenant, testing
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
 from exporter.api.json import BodyCache
@@ -110,6 +110,7 @@ def create_app(
     app.add_routes(ofrep.routes)
     app.add_routes(audit.routes)
     app.add_routes(monitoring.routes)
+    app.add_routes(status.routes)
     app.add_routes(alertmanager.routes)
     if settings.enable_test_routes:
         app.add_routes(testing.routes)
