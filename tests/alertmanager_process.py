@@ -22,11 +22,12 @@ AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
 class AlertmanagerProcess:
     """Alertmanager routing every alert to ``webhook_url`` at once (1 s group wait and interval), no cluster."""
 
-    def __init__(self, workdir: Path, webhook_url: str, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, webhook_url: str, port: int | None = None,
+                 config: dict[str, Any] | None = None) -> None:
         self.port = port or free_port()
         self.dir = workdir / f"alertmanager-{self.port}"
         self.dir.mkdir(parents=True, exist_ok=True)
-        config = {
+        config = config or {
             "route": {"receiver": "service", "group_by": ["alertname"], "group_wait": "1s", "group_interval": "1s",
                       "repeat_interval": "1h"},
             "receivers": [{"name": "service", "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}],
@@ -80,12 +81,18 @@ class AlertmanagerProcess:
     def expire(self, silence_id: str) -> None:
         self.api("DELETE", f"/api/v2/silence/{silence_id}")
 
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """``POST /api/v2/alerts``, as Prometheus sends them."""
+        assert self._request("POST", "/api/v2/alerts", alerts) is not None
+
     def api(self, method: str, path: str) -> Any:
         raw = self._request(method, path)
         return json.loads(raw) if raw else None
 
-    def _request(self, method: str, path: str) -> bytes | None:
-        request = urllib.request.Request(self.url + path, method=method)  # noqa: S310 - loopback only
+    def _request(self, method: str, path: str, body: Any = None) -> bytes | None:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,  # noqa: S310 - loopback only
+                                         headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=5) as r:  # noqa: S310 - loopback only
                 return bytes(r.read())

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.alertmanager_process import AlertmanagerProcess
-from tests.helpers import make_config_dir
+from tests.helpers import ROOT, make_config_dir
 from tests.service_process import ServiceProcess, free_port
 from tests.test_e2e_alerting import keep_sending
 
@@ -41,6 +44,8 @@ class Stack:
             "ALERTMANAGER_URL": self.alertmanager.url, "ALERTMANAGER_RESEND_INTERVAL": "1",
             "ALERTMANAGER_SYNC_INTERVAL": "0.5", "ALERTMANAGER_SILENCE_DURATION": "3600",
         }, port=port)
+        checked = self.alertmanager.check_config()
+        assert 0 == checked.returncode, checked.stdout + checked.stderr
         self.admin = self.key("admin", "alice-oncall")
         self.operator = self.key("operator", "ops")
         if alertmanager_up:
@@ -230,3 +235,37 @@ async def _requests(http: aiohttp.ClientSession, stack: Stack, operation: str, r
     return sum(s.value for f in families if f.name == "tenant_exporter_alertmanager_requests"
                for s in f.samples if s.name.endswith("_total") and s.labels == {"operation": operation,
                                                                                 "result": result})
+
+
+def test_the_shipped_config_passes_amtool_and_lets_prometheus_copy_of_an_alert_inhibit_the_services(
+    tmp_path: Path,
+) -> None:
+    """deploy/alertmanager/alertmanager.yml passes amtool check-config, and in the real Alertmanager the
+    service's copy of an alert is inhibited while Prometheus's copy of the same alert fires."""
+    shipped = yaml.safe_load((ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text())
+    assert {"http://tenant-exporter:8000/-/alertmanager/webhook"} \
+        == {w["url"] for r in shipped["receivers"] for w in r["webhook_configs"]}
+    for receiver in shipped["receivers"]:  # nothing listens there: the point is the routing, not delivery
+        receiver["webhook_configs"][0]["url"] = "http://127.0.0.1:9/-/alertmanager/webhook"
+    am = AlertmanagerProcess(tmp_path, "", config=shipped)
+    checked = am.check_config()
+    assert 0 == checked.returncode, checked.stdout + checked.stderr
+    am.start()
+    try:
+        now = datetime.now(UTC)
+        window = {"startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=5)).isoformat()}
+        labels = {"alertname": "ErrorRateHigh", "severity": "error", "signal": "error_rate"}
+        am.post_alerts([{"labels": {**labels, "job": "tenant-exporter", "instance": "api-1:8000"}, **window},
+                        {"labels": {**labels, "source": "tenant-exporter"}, **window}])
+        deadline = time.monotonic() + 15
+        while True:  # the inhibitor sees new alerts through a subscription, a moment after they are posted
+            alerts = {a["labels"].get("source", "prometheus"): a["status"]
+                      for a in am.alerts(alertname="ErrorRateHigh")}
+            if alerts.get("tenant-exporter", {}).get("inhibitedBy") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert (["prometheus", "tenant-exporter"], "active", "suppressed") \
+            == (sorted(alerts), alerts["prometheus"]["state"], alerts["tenant-exporter"]["state"])
+        assert 1 == len(alerts["tenant-exporter"]["inhibitedBy"])
+    finally:
+        am.stop()
