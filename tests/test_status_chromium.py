@@ -97,6 +97,13 @@ async def render(page: Page, url: str, **viewport: Any) -> dict[str, Any]:
     return dict(await page.evaluate(RENDERED))
 
 
+async def accessible_images(page: Page) -> list[str]:
+    """The names assistive technology gets for the page's images (Chromium's accessibility tree)."""
+    tree = await page.send("Accessibility.getFullAXTree")
+    return [node.get("name", {}).get("value", "") for node in tree["nodes"]
+            if not node.get("ignored") and node.get("role", {}).get("value") in ("image", "img")]
+
+
 def colour_at(png: bytes, x: int, y: int) -> tuple[int, int, int]:
     return decode(png).pixel(x, y)
 
@@ -217,11 +224,13 @@ async def test_the_page_draws_the_contracts_history_incidents_and_order(
     contract_site: str, chromium: Chromium,
 ) -> None:
     """Given 90 days of history in the contract's shape, the bars are green at or above the target, amber below
-    it, red below 95 % and grey without data; components follow `position`; markup in names stays text."""
+    it, red below 95 % and grey without data, each chart named by its summary for screen readers; components
+    follow `position`; markup in names stays text."""
     async with chromium.page() as page:
         shown = await render(page, contract_site)
         await page.screenshot(ARTIFACTS / "status-history.png", full_page=True)
         colours = await bar_colours(page, '[data-component="api"] svg.bars', [0, 29, 30, 85, 87, 89])
+        images = await accessible_images(page)
         errors = page.console_errors()
     api, database = shown["components"]
     assert ["bar-none"] * 30 + ["bar-ok"] * 55 + ["bar-warn", "bar-ok", "bar-bad", "bar-ok", "bar-ok"] == api["bars"]
@@ -232,4 +241,5 @@ async def test_the_page_draws_the_contracts_history_incidents_and_order(
         == (shown["title"], shown["overall"], shown["incidents"])
     assert "This month: 98.61%SLA target: 99.9%" == api["month"]
     assert api["label"].startswith("90-day uptime: 60 of 90 days with data, 2 below the 99.9% target; lowest 90%")
+    assert [api["label"], database["label"]] == images  # each chart's text alternative, as a screen reader gets it
     assert [] == errors
