@@ -85,8 +85,6 @@ class AlertForwarder:
         self.resend_interval = resend_interval
         self._generator_url = generator_url
         self._sent: dict[str, _Sent] = {}
-        self._failures = 0
-        self._retry_at = 0.0
         self._alerts_sent = Counter("tenant_exporter_alertmanager_alerts_sent",
                                     "In-process alerts posted to Alertmanager, by state.", ["state"],
                                     registry=registry)
@@ -139,20 +137,21 @@ class AlertForwarder:
         return len(batch.items)
 
     async def run_forever(self, interval: Callable[[], float]) -> None:
-        """Check every ``interval()`` seconds (the evaluation interval); back off while Alertmanager fails."""
+        """Check every ``interval()`` seconds (the evaluation interval); while Alertmanager fails, retry after
+        the backoff delay instead."""
+        failures = 0
+        delay = interval()
         while True:
-            await asyncio.sleep(interval())
-            if self._clock.monotonic() < self._retry_at:
-                continue
+            await asyncio.sleep(delay)
             try:
                 await self.run_once()
-                self._failures = 0
+                failures, delay = 0, interval()
             except AlertmanagerError as e:
-                self._failures += 1
-                delay = self.backoff(self._failures)
-                self._retry_at = self._clock.monotonic() + delay
+                failures += 1
+                delay = self.backoff(failures)
                 log.warning("alerts not posted to Alertmanager (retrying in %.1f s): %s", delay, e)
             except Exception:
+                failures, delay = 0, interval()
                 log.exception("forwarding alerts to Alertmanager failed; retrying at the next interval")
 
     def backoff(self, failures: int) -> float:
