@@ -57,6 +57,7 @@ class AlertEngine:
         self._to_clear: set[str] = set()
         self._reconciled = False
         self.evaluations = 0
+        self.on_acknowledge: list[Callable[[AckRecord], None]] = []  # e.g. mirror it as a silence
         registry.register(AlertStateCollector(self))
 
     # --- evaluation -----------------------------------------------------------------------------
@@ -87,7 +88,7 @@ class AlertEngine:
                 # acknowledgements of alerts that ended while no evaluator was watching
                 await self._store.clear_acknowledgements_except([a.id for a in self.alerts()], now)
                 self._reconciled = True
-            self._acks = {record.alert_id: record for record in await self._store.open_acknowledgements()}
+            await self.reload_acknowledgements()
         except StoreError as e:
             log.warning("acknowledgements not synchronised with the store (retrying next tick): %s", e)
         return evaluation
@@ -144,7 +145,13 @@ class AlertEngine:
             new_id, alert.id, alert.rule.name, tenant_id, key_id, key_name, comment, self._clock.now(),
         ))
         self._acks[alert.id] = record
+        for listener in self.on_acknowledge:
+            listener(record)
         return alert, record, record.id == new_id
+
+    async def reload_acknowledgements(self) -> None:
+        """Read the open acknowledgements from the store (one may have ended, or gained a silence)."""
+        self._acks = {record.alert_id: record for record in await self._store.open_acknowledgements()}
 
     def state_counts(self) -> list[tuple[str, str, str, int]]:
         counts = []

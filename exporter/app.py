@@ -26,7 +26,11 @@ from prometheus_client import (
 from exporter import __version__, keys, runtime
 from exporter.active_users import ActiveUsers
 from exporter.alerting import AlertEngine
-from exporter.api import admin, audit, docs, monitoring, ofrep, tenant, testing
+from exporter.alertmanager import AlertmanagerClient
+from exporter.am_alerts import AlertForwarder
+from exporter.am_silences import SilenceSync
+from exporter.am_webhook import NotificationLog
+from exporter.api import admin, alertmanager, audit, docs, monitoring, ofrep, status, tenant, testing
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
 from exporter.api.json import BodyCache
@@ -95,6 +99,7 @@ def create_app(
     app.cleanup_ctx.append(_resources_ctx)
     app.cleanup_ctx.append(_metrics_ctx)
     app.cleanup_ctx.append(_monitoring_ctx)  # after _resources_ctx: the first evaluation sees CPU and memory
+    app.cleanup_ctx.append(_alertmanager_ctx)  # after _monitoring_ctx (the evaluator) and _audit_ctx
     if handle_signals:
         app.cleanup_ctx.append(_sighup_ctx)
     if tune_runtime:
@@ -106,6 +111,8 @@ def create_app(
     app.add_routes(ofrep.routes)
     app.add_routes(audit.routes)
     app.add_routes(monitoring.routes)
+    app.add_routes(status.routes)
+    app.add_routes(alertmanager.routes)
     if settings.enable_test_routes:
         app.add_routes(testing.routes)
     if settings.metrics_port is None:
@@ -182,6 +189,7 @@ def _monitoring_state(app: web.Application) -> None:
     app[keys.CUSTOM_METRICS] = CustomMetrics(registry, clock, lambda: holder.current.monitoring.custom_metrics)
     app[keys.PROBE_RESULTS] = ProbeCollector()
     registry.register(app[keys.PROBE_RESULTS])
+    app[keys.NOTIFICATIONS] = NotificationLog(registry, app[keys.SETTINGS].alertmanager_webhook_history)
 
 
 async def _monitoring_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -197,6 +205,34 @@ async def _monitoring_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(engine.run_forever(), name="alert-evaluator"),
                  asyncio.create_task(probes.run_forever(lambda: holder.current.monitoring.probes.interval_ms),
                                      name="probes")]
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+async def _alertmanager_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With ALERTMANAGER_URL: post in-process alerts to Alertmanager, mirror acknowledgements as silences."""
+    settings = app[keys.SETTINGS]
+    if settings.alertmanager_url is None:
+        yield
+        return
+    engine, holder, clock, registry = app[keys.ALERTING], app[keys.CONFIG], app[keys.CLOCK], app[keys.REGISTRY]
+    async with aiohttp.ClientSession() as session:
+        client = AlertmanagerClient(settings.alertmanager_url, session, registry, settings.alertmanager_timeout)
+        forwarder = AlertForwarder(client, engine, clock, registry,
+                                   resend_interval=settings.alertmanager_resend_interval,
+                                   generator_url=f"{settings.public_url}/api/monitoring/alerts")
+        silences = SilenceSync(client, app[keys.STORE], engine, clock, app[keys.AUDIT],
+                               duration=settings.alertmanager_silence_duration,
+                               interval=settings.alertmanager_sync_interval)
+        engine.on_acknowledge.append(silences.wake)
+        app[keys.ALERT_FORWARDER], app[keys.SILENCES] = forwarder, silences
+        tasks = [asyncio.create_task(forwarder.run_forever(
+                     lambda: holder.current.monitoring.evaluation_interval_ms / 1000), name="alertmanager-alerts"),
+                 asyncio.create_task(silences.run_forever(), name="alertmanager-silences")]
         yield
         for task in tasks:
             task.cancel()

@@ -9,6 +9,9 @@ from prometheus_client import CollectorRegistry
 
 from exporter.active_users import ActiveUsers
 from exporter.alerting import AlertEngine
+from exporter.am_alerts import AlertForwarder
+from exporter.am_silences import SilenceSync
+from exporter.am_webhook import NotificationLog
 from exporter.api.json import BodyCache
 from exporter.audit_recorder import AuditLog, AuthFailureSampler
 from exporter.audit_retention import AuditMaintenance
@@ -47,3 +50,7 @@ CUSTOM_METRICS: Final = web.AppKey("custom_metrics", CustomMetrics)
 PROBE_RESULTS: Final = web.AppKey("probe_results", ProbeCollector)
 PROBES: Final = web.AppKey("probes", ProbeRunner)
 CUSTOM_DIGEST: Final = web.AppKey("custom_digest", SubmissionDigest)
+NOTIFICATIONS: Final = web.AppKey("alertmanager_notifications", NotificationLog)
+# only with ALERTMANAGER_URL set
+ALERT_FORWARDER: Final = web.AppKey("alert_forwarder", AlertForwarder)
+SILENCES: Final = web.AppKey("silences", SilenceSync)

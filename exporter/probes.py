@@ -71,10 +71,7 @@ def api_probe_url(settings: Settings) -> str:
     """``PROBE_API_URL``, else ``/-/ready`` on the listener this process serves (loopback for a wildcard host)."""
     if settings.probe_api_url:
         return settings.probe_api_url
-    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(settings.host, settings.host)  # noqa: S104
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}/-/ready"
+    return f"{settings.listener_url}/-/ready"
 
 
 def build_probes(

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from exporter.errors import SettingsError
 
@@ -57,6 +58,27 @@ class Settings:
     audit_retention_batch: int = 1000
     audit_platform_retention_days: int = 365
     probe_api_url: str | None = None
+    # Alertmanager: where in-process alerts are posted and acknowledgements become silences (None: off)
+    alertmanager_url: str | None = None
+    alertmanager_resend_interval: float = 60.0
+    alertmanager_sync_interval: float = 10.0
+    alertmanager_timeout: float = 5.0
+    alertmanager_silence_duration: float = 24 * 3600.0
+    alertmanager_webhook_token: str | None = field(default=None, repr=False)
+    alertmanager_webhook_history: int = 100
+
+    @property
+    def listener_url(self) -> str:
+        """``http://host:port`` of this process's listener (loopback when it listens on every interface)."""
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(self.host, self.host)  # noqa: S104
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def public_url(self) -> str:
+        """Where people reach this service: ``PUBLIC_BASE_URL``, else the listener."""
+        return self.public_base_url.rstrip("/") if self.public_base_url else self.listener_url
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -98,6 +120,16 @@ class Settings:
                 env, "AUDIT_PLATFORM_RETENTION_DAYS", base.audit_platform_retention_days, allow_zero=True
             ),
             "probe_api_url": env.get("PROBE_API_URL") or None,
+            "alertmanager_url": _http_url(env, "ALERTMANAGER_URL"),
+            "alertmanager_resend_interval": _float(env, "ALERTMANAGER_RESEND_INTERVAL",
+                                                   base.alertmanager_resend_interval),
+            "alertmanager_sync_interval": _float(env, "ALERTMANAGER_SYNC_INTERVAL", base.alertmanager_sync_interval),
+            "alertmanager_timeout": _float(env, "ALERTMANAGER_TIMEOUT", base.alertmanager_timeout),
+            "alertmanager_silence_duration": _float(env, "ALERTMANAGER_SILENCE_DURATION",
+                                                    base.alertmanager_silence_duration),
+            "alertmanager_webhook_token": env.get("ALERTMANAGER_WEBHOOK_TOKEN") or None,
+            "alertmanager_webhook_history": _positive_int(env, "ALERTMANAGER_WEBHOOK_HISTORY",
+                                                          base.alertmanager_webhook_history),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)
@@ -105,6 +137,17 @@ class Settings:
 
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _http_url(env: Mapping[str, str], name: str) -> str | None:
+    """An http(s) base URL without a trailing slash, or None when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(f"{name}={raw!r} must be an http:// or https:// URL (e.g. http://alertmanager:9093)")
+    return raw.rstrip("/")
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

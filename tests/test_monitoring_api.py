@@ -25,13 +25,11 @@ async def test_health_has_every_seed_field_and_no_invented_numbers(make_service:
     assert body["timestamp"].endswith("Z") and 300.0 == body["window_seconds"]
 
 
-async def test_sla_and_status_do_not_exist_yet(make_service: ServiceFactory) -> None:
-    """/api/monitoring/sla and /status answer 404 rather than invented numbers (a later issue adds them)."""
+async def test_sla_does_not_exist_yet(make_service: ServiceFactory) -> None:
+    """/api/monitoring/sla answers 404 rather than invented numbers (the sla branch of issue 6 adds it)."""
     service = await make_service()
-    headers = await service.headers("acme", "admin")
-    for path in ("/api/monitoring/sla", "/api/monitoring/status"):
-        async with service.client.get(path, headers=headers) as r:
-            assert (404, "application/problem+json") == (r.status, r.content_type)
+    async with service.client.get("/api/monitoring/sla", headers=await service.headers("acme", "admin")) as r:
+        assert (404, "application/problem+json") == (r.status, r.content_type)
 
 
 async def test_the_real_self_probe_reaches_the_listener_and_reports_failure(

@@ -100,3 +100,32 @@ async def test_cleared_acknowledgements_close_and_a_new_episode_can_be_acknowled
     assert ("again", None) == (renewed.comment, renewed.cleared_at)
     await store.clear_acknowledgements_except([], 50.0)
     assert [] == await store.open_acknowledgements()
+
+
+async def test_an_acknowledgement_keeps_the_first_silence_stored_for_it(store: Store) -> None:
+    """The first silence id stored for an open acknowledgement stays; a second (another replica's) is refused."""
+    record = await store.acknowledge_alert(ack("a1", 10.0))
+    assert (True, False) == (await store.set_acknowledgement_silence(record.id, "s-1"),
+                             await store.set_acknowledgement_silence(record.id, "s-2"))
+    assert ["s-1"] == [r.silence_id for r in await store.open_acknowledgements()]
+    await store.clear_acknowledgements(["a1"], 20.0)
+    renewed = await store.acknowledge_alert(ack("a1", 30.0))
+    assert (None, [None]) == (renewed.silence_id, [r.silence_id for r in await store.open_acknowledgements()])
+    assert False is await store.set_acknowledgement_silence(record.id, "s-3")  # ended: no silence any more
+
+
+async def test_an_ended_silence_ends_its_acknowledgement_and_needs_no_expiring(store: Store) -> None:
+    """Ending an acknowledgement by its silence closes it once; only silences of acknowledgements whose alert
+    ended are left to expire, each until marked ended."""
+    by_silence = await store.acknowledge_alert(ack("a1", 10.0))
+    by_resolve = await store.acknowledge_alert(ack("a2", 11.0))
+    await store.acknowledge_alert(ack("a3", 12.0))  # no silence yet: nothing to expire when it ends
+    for record, silence in ((by_silence, "s-1"), (by_resolve, "s-2")):
+        await store.set_acknowledgement_silence(record.id, silence)
+    assert (True, False) == (await store.end_acknowledgement_by_silence(by_silence.id, 20.0),
+                             await store.end_acknowledgement_by_silence(by_silence.id, 21.0))
+    await store.clear_acknowledgements(["a2", "a3"], 22.0)
+    assert [] == await store.open_acknowledgements()
+    assert [(by_resolve.id, "s-2")] == await store.silences_to_expire()
+    await store.mark_silence_ended(by_resolve.id, 23.0)
+    assert [] == await store.silences_to_expire()

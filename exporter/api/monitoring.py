@@ -1,8 +1,8 @@
 """Monitoring API handlers: ``/api/monitoring/*`` (health, metrics, alerts, acknowledge, custom metrics).
 
 The numbers come from the in-process evaluator's latest evaluation (``alerting.py``), which
-applies the same rules as the generated Prometheus rules. ``/sla`` and ``/status`` do not exist
-yet (a later issue), rather than answer invented numbers.
+applies the same rules as the generated Prometheus rules. ``/status`` is in ``api/status.py``;
+``/sla`` does not exist yet (the ``sla`` branch of issue 6), rather than answer invented numbers.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _ack(record: AckRecord | None) -> m.Acknowledgement | None:
     if record is None:
         return None
     return m.Acknowledgement(record.key_name, record.key_id, record.tenant_id, isoformat(record.acknowledged_at),
-                             record.comment)
+                             record.comment, record.silence_id)
 
 
 def _alert(alert: Alert, record: AckRecord | None) -> m.AlertOut:

@@ -89,6 +89,7 @@ class Acknowledgement(msgspec.Struct):
     tenant_id: str
     acknowledged_at: str
     comment: str
+    silence_id: str | None = None  # the Alertmanager silence mirroring it (ALERTMANAGER_URL), once created
 
 
 class AlertOut(msgspec.Struct):

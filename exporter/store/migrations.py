@@ -127,6 +127,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "WHERE cleared_at IS NULL",
         ),
     ),
+    Migration(
+        4,
+        "alert acknowledgements mirrored as Alertmanager silences",
+        (
+            # the silence that mirrors an acknowledgement, and when this service saw it end (expired
+            # by us after the alert resolved, or by someone in Alertmanager, which ends the acknowledgement)
+            "ALTER TABLE alert_acknowledgements ADD COLUMN silence_id TEXT",
+            "ALTER TABLE alert_acknowledgements ADD COLUMN silence_ended_at DOUBLE PRECISION",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version
