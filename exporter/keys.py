@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -20,6 +21,7 @@ from exporter.exposition import MetricsRenderer
 from exporter.probes import ProbeCollector, ProbeRunner
 from exporter.quota import QuotaEnforcer
 from exporter.settings import Settings
+from exporter.sla_tracker import SlaTracker
 from exporter.store import Store
 from exporter.system import SystemCollector
 from exporter.usage import UsageTracker
@@ -45,3 +47,5 @@ ACTIVE_USERS: Final = web.AppKey("active_users", ActiveUsers)
 CUSTOM_METRICS: Final = web.AppKey("custom_metrics", CustomMetrics)
 PROBE_RESULTS: Final = web.AppKey("probe_results", ProbeCollector)
 PROBES: Final = web.AppKey("probes", ProbeRunner)
+SLA: Final = web.AppKey("sla", SlaTracker)
+HTTP: Final = web.AppKey("http", aiohttp.ClientSession)  # outgoing HTTP: probes, Prometheus

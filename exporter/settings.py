@@ -56,6 +56,9 @@ class Settings:
     audit_retention_batch: int = 1000
     audit_platform_retention_days: int = 365
     probe_api_url: str | None = None
+    prometheus_url: str | None = None  # for GET /api/monitoring/sla?source=prometheus
+    sla_flush_interval: float = 5.0  # seconds between writes of batched probe results
+    instance_id: str | None = None  # this replica's name in SLA records (default: host name and port)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -96,6 +99,9 @@ class Settings:
                 env, "AUDIT_PLATFORM_RETENTION_DAYS", base.audit_platform_retention_days, allow_zero=True
             ),
             "probe_api_url": env.get("PROBE_API_URL") or None,
+            "prometheus_url": _url(env, "PROMETHEUS_URL"),
+            "sla_flush_interval": _float(env, "SLA_FLUSH_INTERVAL", base.sla_flush_interval),
+            "instance_id": env.get("INSTANCE_ID") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)
@@ -103,6 +109,15 @@ class Settings:
 
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"{name}={raw!r} must be an http(s) URL, e.g. http://prometheus:9090")
+    return raw.rstrip("/")
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
