@@ -143,11 +143,11 @@ def _service(doc: YamlDoc, where: PathT, name: str, spec: _ServiceSpec, default_
     host = port = None
     if kind == "http":
         _check_url(doc, where, spec)
-    elif spec.url is not None or spec.expected_status != 200:
+    elif kind is not None and (spec.url is not None or spec.expected_status != 200):
         doc.issue((*where, "url"), "only `type: http` services have a url and expected_status")
     if kind == "tcp":
         host, port = _address(doc, (*where, "address"), spec.address)
-    elif spec.address is not None:
+    elif kind is not None and spec.address is not None:
         doc.issue((*where, "address"), "only `type: tcp` services have an address")
     if len(doc.issues) > before or kind is None or target is None:
         return None

@@ -70,7 +70,8 @@ def test_four_burn_rate_tiers_without_for_and_with_a_stable_tier_label() -> None
     assert [] == [a for a in alerts if "for" in a]
     assert ('max(slo:sli_error:ratio_rate5m{sloth_id="api-availability"} > 0.0144) without (sloth_window)\nand\n'
             'max(slo:sli_error:ratio_rate1h{sloth_id="api-availability"} > 0.0144) without (sloth_window)\nand\n'
-            'max(slo:sli_total:increase1h{sloth_id="api-availability"} >= 20) without (sloth_window)') == alerts[0]["expr"]
+            'max(slo:sli_total:increase1h{sloth_id="api-availability"} >= 20) without (sloth_window)'
+            ) == alerts[0]["expr"]
     assert 4 == len(rules_named("DatabaseAvailabilityBudgetBurn"))
 
 
