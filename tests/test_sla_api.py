@@ -123,18 +123,19 @@ async def test_a_month_end_starts_a_new_month(make_service: ServiceFactory, cach
          new["uptime"], new["observed_minutes"]))
 
 
-BAD = [("?details=yes", "invalid-parameter"), ("?source=grafana", "invalid-parameter"),
-       ("?source=prometheus", "prometheus-not-configured")]
+BAD = [("?details=yes", 400, "invalid-parameter"), ("?source=grafana", 400, "invalid-parameter"),
+       ("?source=prometheus", 409, "prometheus-not-configured")]
 
 
-@pytest.mark.parametrize(("query", "slug"), BAD, ids=[
+@pytest.mark.parametrize(("query", "status", "slug"), BAD, ids=[
     "details must be true or false", "source must be service or prometheus",
-    "source=prometheus needs PROMETHEUS_URL"])
-async def test_bad_parameters_are_a_400_problem(make_service: ServiceFactory, query: str, slug: str) -> None:
-    """A bad query parameter is answered 400 problem+json naming it, never a 500."""
+    "source=prometheus conflicts with a service that has no PROMETHEUS_URL"])
+async def test_bad_parameters_are_a_4xx_problem(make_service: ServiceFactory, query: str, status: int,
+                                                slug: str) -> None:
+    """A bad query parameter is answered 4xx problem+json naming the problem, never a 500."""
     service = await make_service()
     async with service.client.get(f"/api/monitoring/sla{query}", headers=await service.headers("acme")) as r:
-        assert (400, "application/problem+json", f"urn:tenant-exporter:problem:{slug}") == (
+        assert (status, "application/problem+json", f"urn:tenant-exporter:problem:{slug}") == (
             r.status, r.content_type, (await r.json())["type"])
 
 

@@ -20,7 +20,7 @@ from exporter.api.json import encode, json_response
 from exporter.api.openapi import operation, param
 from exporter.auth import requires
 from exporter.clock import Month, isoformat
-from exporter.errors import BadRequest
+from exporter.errors import BadRequest, Conflict
 from exporter.monitoring_config import MonitoringConfig
 from exporter.sla import ServiceSla, overall
 from exporter.sla_prometheus import month_from_prometheus
@@ -74,7 +74,7 @@ def sla_body(figures: Sequence[ServiceSla], overall: Fraction | None, month: Mon
 
 @routes.get("/api/monitoring/sla")
 @requires()
-@operation(m.SlaOut, errors=(400, 502), query={
+@operation(m.SlaOut, errors=(400, 409, 502), query={
     "details": param("true: list each service's breaches (start, end, duration)", enum=["false", "true"]),
     "source": param("service (its own records, the default) or prometheus (the probe counters in Prometheus, "
                     "when PROMETHEUS_URL is set)", enum=["service", "prometheus"]),
@@ -85,8 +85,9 @@ async def get_sla(request: web.Request) -> web.Response:
     Uptime is time-weighted: each probe result stands for its probe interval; degraded (slow but
     successful) time is up time. A breach is a run of failed probes of at least
     ``breach_min_failures`` results or ``breach_min_duration``. ``source=prometheus`` computes the
-    same figures from the probe counters Prometheus scraped (400 when PROMETHEUS_URL is not set,
-    502 when Prometheus fails); breach details come only from the service's own records.
+    same figures from the probe counters Prometheus scraped (409 when PROMETHEUS_URL is not set,
+    502 when Prometheus fails); breach details come only from the service's own records (with
+    ``source=prometheus`` each ``breaches`` is null).
     """
     details = _flag(request, "details", ("false", "true")) == "true"
     source = _flag(request, "source", ("service", "prometheus"))
@@ -97,14 +98,11 @@ async def get_sla(request: web.Request) -> web.Response:
         return json_response(body)
     url = app[keys.SETTINGS].prometheus_url
     if url is None:
-        raise BadRequest("this service has no PROMETHEUS_URL; ask for source=service", slug="prometheus-not-configured")
-    if details:
-        raise BadRequest("breach details come from the service's own records; ask without source=prometheus",
-                         slug="details-unavailable")
+        raise Conflict("this service has no PROMETHEUS_URL; ask for source=service", slug="prometheus-not-configured")
     monitoring: MonitoringConfig = app[keys.CONFIG].current.monitoring
     now = app[keys.CLOCK].now()
     figures = await month_from_prometheus(app[keys.HTTP], url, monitoring.job, monitoring.services, now)
-    return json_response(sla_body(figures, overall(figures), Month.of(now), now, source, details))
+    return json_response(sla_body(figures, overall(figures), Month.of(now), now, source, details=False))
 
 
 def status_body(snapshot: SlaSnapshot, engine: AlertEngine, monitoring: MonitoringConfig, base_url: str | None,

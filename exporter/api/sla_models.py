@@ -32,7 +32,7 @@ class ServiceSlaOut(msgspec.Struct):
     degraded_minutes: float | None  # slow but up (not downtime); null from Prometheus
     observed_minutes: float  # time covered by probe results
     breaches_this_month: int
-    breaches: list[BreachOut] | None  # with ?details=true; null otherwise
+    breaches: list[BreachOut] | None  # with ?details=true (from the service's records); null otherwise
 
 
 class SlaOut(msgspec.Struct):
