@@ -15,6 +15,12 @@ from tests.service_process import free_port
 INTERVAL = 600  # seconds: 10 minutes, so the background schedule never probes during a test
 
 
+async def hang_up(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Accept a connection and close it at once (waiting until it is closed, so no transport is left behind)."""
+    writer.close()
+    await writer.wait_closed()
+
+
 class TcpEndpoint:
     """A real TCP listener on a fixed loopback port; ``down()`` closes it (connects are refused)."""
 
@@ -24,7 +30,7 @@ class TcpEndpoint:
 
     async def up(self) -> None:
         if self._server is None:
-            self._server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", self.port)
+            self._server = await asyncio.start_server(hang_up, "127.0.0.1", self.port)
 
     async def down(self) -> None:
         if self._server is not None:

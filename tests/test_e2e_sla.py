@@ -22,6 +22,7 @@ from tests import promtool
 from tests.helpers import make_config_dir
 from tests.prometheus_process import PrometheusProcess
 from tests.service_process import ServiceProcess, free_port
+from tests.sla_helpers import hang_up
 
 pytestmark = pytest.mark.promtool
 
@@ -78,7 +79,7 @@ async def test_an_outage_is_a_breach_fires_the_burn_alert_and_both_sources_agree
     burn-rate alert, and /sla?source=prometheus agrees with /sla within the stated tolerance."""
     service, prometheus, cache_port = stack
     token = service.cli("keys", "create", "--tenant", "default-tenant", "--role", "viewer").stdout.strip()
-    cache = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", cache_port)
+    cache = await asyncio.start_server(hang_up, "127.0.0.1", cache_port)
     # Prometheus first, with the target discovered (up == 0), so that it scrapes the service from its first
     # second, as it does a restarted replica in production
     prometheus.start()
@@ -114,7 +115,7 @@ async def test_an_outage_is_a_breach_fires_the_burn_alert_and_both_sources_agree
                     and a["labels"]["alertname"] == "CacheAvailabilityBudgetBurn" and a["labels"]["tier"] == "page-1h"]
 
         [labels] = await wait_until(page_fires, "the page-1h burn-rate alert firing in Prometheus")
-        cache = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", cache_port)
+        cache = await asyncio.start_server(hang_up, "127.0.0.1", cache_port)
         try:
             async def breach_ended() -> bool:
                 body = await sla("?details=true")

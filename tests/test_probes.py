@@ -21,6 +21,7 @@ from exporter.service_config import ServiceConfig, SlaTarget
 from tests.conftest import ServiceFactory
 from tests.helpers import TWO_TENANTS, FakeClock, make_config_dir
 from tests.service_process import free_port
+from tests.sla_helpers import hang_up
 
 TARGET = SlaTarget("99.9%", Decimal("0.999"))
 
@@ -92,7 +93,7 @@ async def test_a_slow_success_is_degraded_and_a_hang_is_a_timeout(endpoint: str,
 
 async def test_tcp_probe_connects_or_reports_the_refusal() -> None:
     """A TCP probe succeeds against a listening port and fails, with the reason, against a closed one."""
-    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         up = await probe(service("cache", "tcp"), TcpCheck("127.0.0.1", port))
@@ -139,7 +140,7 @@ async def test_the_database_probe_pings_the_real_store(make_service: ServiceFact
 
 async def test_the_background_schedule_probes_each_service_every_interval() -> None:
     """run_forever probes a 1 s service again and again, starting one interval after the start."""
-    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     seen: list[ProbeResult] = []
     config = service("cache", "tcp", interval_ms=1000, timeout_ms=500)

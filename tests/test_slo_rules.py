@@ -156,3 +156,17 @@ def test_the_guard_is_what_keeps_low_traffic_quiet(tmp_path: Path) -> None:
     result = promtool.test_rules(tmp_path / "guard_test.yml", {
         "rule_files": [str(tmp_path / "rules" / "slo.yml")], "evaluation_interval": "1m", "tests": [fired]})
     assert 0 == result.returncode, result.stdout + result.stderr
+
+
+def test_rules_check_fails_when_a_target_changes(tmp_path: Path) -> None:
+    """After an sla_target changes, `rules check` names slo.yml as stale until `rules generate` runs again."""
+    from tests.test_rules_files import cli
+
+    config, rules = make_config_dir(tmp_path / "config"), tmp_path / "rules"
+    assert 0 == cli("rules", "generate", "--config-dir", str(config), "--rules-dir", str(rules)).returncode
+    text = (config / "monitoring.yml").read_text().replace("database:\n    sla_target: 99.9%",
+                                                           "database:\n    sla_target: 99.95%")
+    (config / "monitoring.yml").write_text(text)
+    stale = cli("rules", "check", "--config-dir", str(config), "--rules-dir", str(rules))
+    assert (1, f"{rules / 'slo.yml'}: differs from config/monitoring.yml; run `tenant-exporter rules generate`\n") == (
+        stale.returncode, stale.stderr)
