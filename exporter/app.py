@@ -31,7 +31,7 @@ from exporter.api import admin, audit, docs, monitoring, ofrep, tenant, testing
 from exporter.api import sla as sla_api
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
-from exporter.api.json import BodyCache
+from exporter.api.json import BodyCache, LatestBody
 from exporter.api.openapi import build_spec
 from exporter.api.problems import problems_middleware
 from exporter.audit import Actor
@@ -89,6 +89,7 @@ def create_app(
     app[keys.REGISTRY] = registry
     app[keys.CONFIG] = ConfigHolder(settings, config, registry=registry, clock=clock)
     app[keys.BODIES] = BodyCache()
+    app[keys.STATUS_BODY] = LatestBody()
     _register_collectors(app, registry)
     _monitoring_state(app)
 
@@ -111,7 +112,7 @@ def create_app(
     app.add_routes(ofrep.routes)
     app.add_routes(audit.routes)
     app.add_routes(monitoring.routes)
-    sla_api.setup(app)
+    app.add_routes(sla_api.routes)
     if settings.enable_test_routes:
         app.add_routes(testing.routes)
     if settings.metrics_port is None:

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.active_users import ActiveUsers
 from exporter.alerting import AlertEngine
-from exporter.api.json import BodyCache
+from exporter.api.json import BodyCache, LatestBody
 from exporter.audit_recorder import AuditLog, AuthFailureSampler
 from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
@@ -49,3 +49,4 @@ PROBE_RESULTS: Final = web.AppKey("probe_results", ProbeCollector)
 PROBES: Final = web.AppKey("probes", ProbeRunner)
 SLA: Final = web.AppKey("sla", SlaTracker)
 HTTP: Final = web.AppKey("http", aiohttp.ClientSession)  # outgoing HTTP: probes, Prometheus
+STATUS_BODY: Final = web.AppKey("status_body", LatestBody)  # the public status page, encoded once per change

@@ -34,7 +34,7 @@ HISTORY_DAYS = 90
 Key = tuple[str, str]  # (service, day)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared by identity: a new snapshot is a change
 class SlaSnapshot:
     at: float
     month: Month

@@ -47,6 +47,19 @@ class BodyCache:
         return web.Response(body=body, content_type=JSON)
 
 
+class LatestBody:
+    """One encoded answer, rebuilt only when its key changes (``==``; e.g. a snapshot and a counter)."""
+
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] | None = None
+        self._body = b""
+
+    def get(self, key: tuple[object, ...], build: Callable[[], Any]) -> bytes:
+        if self._key != key:
+            self._body, self._key = _encoder.encode(build()), key
+        return self._body
+
+
 async def read_json(request: web.Request, type_: type[T]) -> T:
     """Decode and validate the request body as ``type_``: 400 malformed, 413 too big, 422 invalid."""
     if request.content_type not in (JSON, "application/merge-patch+json") and request.body_exists:

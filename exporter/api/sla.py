@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any
 
 from aiohttp import web
 
 from exporter import keys
 from exporter.alerting import AlertEngine
 from exporter.api import sla_models as m
-from exporter.api.json import encode, json_response
+from exporter.api.json import json_response
 from exporter.api.openapi import operation, param
 from exporter.auth import requires
 from exporter.clock import Month, isoformat
@@ -29,7 +28,6 @@ from exporter.status_page import component_state, incidents, indicator
 
 routes = web.RouteTableDef()
 PAGE_ID = "tenant-exporter"
-_STATUS_CACHE = web.AppKey("status_cache", list[Any])  # [(snapshot, evaluations), body]
 
 
 def pct(ratio: Fraction | None) -> float | None:
@@ -156,16 +154,7 @@ async def get_status(request: web.Request) -> web.Response:
     Served from memory, encoded once per change.
     """
     app = request.app
-    snapshot, engine = app[keys.SLA].snapshot(), app[keys.ALERTING]
-    cache = app[_STATUS_CACHE]
-    if not cache or cache[0][0] is not snapshot or cache[0][1] != engine.evaluations:
-        body = status_body(snapshot, engine, app[keys.CONFIG].current.monitoring, app[keys.SETTINGS].public_base_url)
-        cache[:] = [(snapshot, engine.evaluations), encode(body)]
-    return web.Response(body=cache[1], content_type="application/json",
-                        headers={"Cache-Control": "public, max-age=5"})
-
-
-def setup(app: web.Application) -> None:
-    """Routes and the status body cache."""
-    app[_STATUS_CACHE] = []
-    app.add_routes(routes)
+    snapshot, engine, monitoring = app[keys.SLA].snapshot(), app[keys.ALERTING], app[keys.CONFIG].current.monitoring
+    body = app[keys.STATUS_BODY].get((snapshot, engine.evaluations, monitoring), lambda: status_body(
+        snapshot, engine, monitoring, app[keys.SETTINGS].public_base_url))
+    return web.Response(body=body, content_type="application/json", headers={"Cache-Control": "public, max-age=5"})
