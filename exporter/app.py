@@ -8,6 +8,7 @@ import asyncio
 import logging
 import platform
 import signal
+import socket
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Any
@@ -31,9 +32,10 @@ from exporter.am_alerts import AlertForwarder
 from exporter.am_silences import SilenceSync
 from exporter.am_webhook import NotificationLog
 from exporter.api import admin, alertmanager, audit, docs, monitoring, ofrep, status, tenant, testing
+from exporter.api import sla as sla_api
 from exporter.api.access import access_middleware
 from exporter.api.cors import cors_middleware
-from exporter.api.json import BodyCache
+from exporter.api.json import BodyCache, LatestBody
 from exporter.api.openapi import build_spec
 from exporter.api.problems import problems_middleware
 from exporter.audit import Actor
@@ -47,9 +49,11 @@ from exporter.custom_metrics import CustomMetrics
 from exporter.custom_metrics_audit import SubmissionDigest
 from exporter.errors import StoreError
 from exporter.exposition import MetricsRenderer, metrics_handler
-from exporter.probes import ProbeCollector, ProbeRunner, build_probes
+from exporter.probe_checks import build_check
+from exporter.probes import ProbeCollector, ProbeRunner
 from exporter.quota import QuotaEnforcer
 from exporter.settings import Settings
+from exporter.sla_tracker import SlaCollector, SlaTracker
 from exporter.store import Store, open_store
 from exporter.system import LoopLagMonitor, SystemCollector
 from exporter.telemetry import HttpMetrics, telemetry_middleware
@@ -90,6 +94,7 @@ def create_app(
     app[keys.REGISTRY] = registry
     app[keys.CONFIG] = ConfigHolder(settings, config, registry=registry, clock=clock)
     app[keys.BODIES] = BodyCache()
+    app[keys.STATUS_BODY] = LatestBody()
     _register_collectors(app, registry)
     _monitoring_state(app)
 
@@ -98,6 +103,8 @@ def create_app(
     app.cleanup_ctx.append(_usage_ctx)
     app.cleanup_ctx.append(_resources_ctx)
     app.cleanup_ctx.append(_metrics_ctx)
+    app.cleanup_ctx.append(_http_ctx)
+    app.cleanup_ctx.append(_sla_ctx)
     app.cleanup_ctx.append(_monitoring_ctx)  # after _resources_ctx: the first evaluation sees CPU and memory
     app.cleanup_ctx.append(_alertmanager_ctx)  # after _monitoring_ctx (the evaluator) and _audit_ctx
     if handle_signals:
@@ -111,6 +118,7 @@ def create_app(
     app.add_routes(ofrep.routes)
     app.add_routes(audit.routes)
     app.add_routes(monitoring.routes)
+    app.add_routes(sla_api.routes)
     app.add_routes(status.routes)
     app.add_routes(alertmanager.routes)
     if settings.enable_test_routes:
@@ -192,25 +200,53 @@ def _monitoring_state(app: web.Application) -> None:
     app[keys.NOTIFICATIONS] = NotificationLog(registry, app[keys.SETTINGS].alertmanager_webhook_history)
 
 
+async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One client session for outgoing HTTP (probes, Prometheus), closed at shutdown."""
+    async with aiohttp.ClientSession() as session:
+        app[keys.HTTP] = session
+        yield
+
+
+async def _sla_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The SLA tracker: history loaded at start, batches flushed in the background and at shutdown."""
+    settings, holder = app[keys.SETTINGS], app[keys.CONFIG]
+    observer = settings.instance_id or f"{socket.gethostname()}:{settings.port}"
+    tracker = SlaTracker(app[keys.STORE], app[keys.CLOCK], lambda: holder.current.monitoring, observer,
+                         flush_interval=settings.sla_flush_interval)
+    await tracker.load()
+    tracker.snapshot()
+    app[keys.SLA] = tracker
+    app[keys.REGISTRY].register(SlaCollector(tracker))
+    task = asyncio.create_task(tracker.run_forever(), name="sla-flush")
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    with suppress(StoreError):
+        await tracker.flush()  # a clean shutdown loses no probe result
+
+
 async def _monitoring_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The in-process rule evaluator and the self-probe, each on its interval from monitoring.yml."""
-    holder = app[keys.CONFIG]
+    """The in-process rule evaluator and the probes, each on its interval from monitoring.yml."""
+    holder, settings, store, session = app[keys.CONFIG], app[keys.SETTINGS], app[keys.STORE], app[keys.HTTP]
     engine = AlertEngine(app[keys.REGISTRY], app[keys.CLOCK], lambda: holder.current.monitoring, app[keys.STORE])
     app[keys.ALERTING] = engine
-    async with aiohttp.ClientSession() as session:
-        probes = ProbeRunner(build_probes(app[keys.SETTINGS], lambda: holder.current.monitoring.probes, session),
-                             app[keys.PROBE_RESULTS])
-        app[keys.PROBES] = probes
-        await engine.tick()  # the window starts now; the first probe runs one interval after the start
-        tasks = [asyncio.create_task(engine.run_forever(), name="alert-evaluator"),
-                 asyncio.create_task(probes.run_forever(lambda: holder.current.monitoring.probes.interval_ms),
-                                     name="probes")]
-        yield
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+    results = app[keys.PROBE_RESULTS]
+    results.ensure(s.name for s in holder.current.monitoring.services)
+    holder.on_reload(lambda config: results.ensure(s.name for s in config.monitoring.services))
+    probes = ProbeRunner(lambda: holder.current.monitoring.services,
+                         lambda service: build_check(service, settings, session, store),
+                         app[keys.CLOCK], [results.record, app[keys.SLA].record])
+    app[keys.PROBES] = probes
+    await engine.tick()  # the window starts now; each probe runs one interval after the start
+    tasks = [asyncio.create_task(engine.run_forever(), name="alert-evaluator"),
+             asyncio.create_task(probes.run_forever(), name="probes")]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 async def _alertmanager_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -8,10 +8,21 @@ table of Verdana 11 px advances; text is XML-escaped, and the badge says what it
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Protocol
 from xml.sax.saxutils import escape, quoteattr
 
-from exporter.status_models import Component
+
+class Component(Protocol):
+    """What a badge needs of a status-page component."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def uptime_month_to_date(self) -> float | None: ...
 
 # Shields's named colours for each component status, and grey for "no data"
 STATUS_COLOURS: Final = {

@@ -16,7 +16,8 @@
         ├── PayloadTooLarge      413
         ├── UnsupportedMediaType 415
         ├── ValidationFailed     422 (field-level errors)
-        └── TooManyRequests      429 (+ Retry-After)
+        ├── TooManyRequests      429 (+ Retry-After)
+        └── BadGateway           502 (a server this one asked, such as Prometheus, failed)
 """
 
 from __future__ import annotations
@@ -130,3 +131,7 @@ class ValidationFailed(ProblemError):
 
 class TooManyRequests(ProblemError):
     status, default_slug, title = 429, "too-many-requests", "Too Many Requests"
+
+
+class BadGateway(ProblemError):
+    status, default_slug, title = 502, "bad-gateway", "Bad Gateway"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -12,7 +13,7 @@ from exporter.alerting import AlertEngine
 from exporter.am_alerts import AlertForwarder
 from exporter.am_silences import SilenceSync
 from exporter.am_webhook import NotificationLog
-from exporter.api.json import BodyCache
+from exporter.api.json import BodyCache, LatestBody
 from exporter.audit_recorder import AuditLog, AuthFailureSampler
 from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
@@ -24,6 +25,7 @@ from exporter.exposition import MetricsRenderer
 from exporter.probes import ProbeCollector, ProbeRunner
 from exporter.quota import QuotaEnforcer
 from exporter.settings import Settings
+from exporter.sla_tracker import SlaTracker
 from exporter.store import Store
 from exporter.system import SystemCollector
 from exporter.usage import UsageTracker
@@ -51,6 +53,9 @@ PROBE_RESULTS: Final = web.AppKey("probe_results", ProbeCollector)
 PROBES: Final = web.AppKey("probes", ProbeRunner)
 CUSTOM_DIGEST: Final = web.AppKey("custom_digest", SubmissionDigest)
 NOTIFICATIONS: Final = web.AppKey("alertmanager_notifications", NotificationLog)
+SLA: Final = web.AppKey("sla", SlaTracker)
+HTTP: Final = web.AppKey("http", aiohttp.ClientSession)  # outgoing HTTP: probes, Prometheus
+STATUS_BODY: Final = web.AppKey("status_body", LatestBody)  # the public status page, encoded once per change
 # only with ALERTMANAGER_URL set
 ALERT_FORWARDER: Final = web.AppKey("alert_forwarder", AlertForwarder)
 SILENCES: Final = web.AppKey("silences", SilenceSync)

@@ -9,6 +9,7 @@ finer than the signal's comparison precision is refused: it could never be told 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import msgspec
 from exporter.configfile import PathT, YamlDoc, load_yaml, raise_if_issues
 from exporter.durations import format_duration, parse_duration
 from exporter.errors import ConfigError
+from exporter.service_config import ServiceConfig, SlaSettings, SlaSpec, load_services, load_sla
 from exporter.signals import SIGNALS, Signal
 
 SUPPORTED_VERSION: Final = 1
@@ -105,6 +107,11 @@ class MonitoringConfig:
     custom_metrics: CustomMetricLimits
     file: str
     digest: str
+    services: tuple[ServiceConfig, ...] = ()
+    sla: SlaSettings = dataclasses.field(default_factory=lambda: SlaSettings(2, 60_000, 20))
+
+    def service(self, name: str) -> ServiceConfig | None:
+        return next((s for s in self.services if s.name == name), None)
 
     @property
     def window(self) -> str:
@@ -149,6 +156,8 @@ class _TopSpec(msgspec.Struct, forbid_unknown_fields=True):
     prometheus: _PrometheusSpec = msgspec.field(default_factory=_PrometheusSpec)
     probes: _ProbesSpec = msgspec.field(default_factory=_ProbesSpec)
     custom_metrics: _CustomSpec = msgspec.field(default_factory=_CustomSpec)
+    services: dict[str, Any] | None = None
+    sla: SlaSpec = msgspec.field(default_factory=SlaSpec)
 
 
 def load_monitoring(config_dir: Path) -> MonitoringConfig:
@@ -179,10 +188,13 @@ def load_monitoring(config_dir: Path) -> MonitoringConfig:
         _duration(doc, ("probes", "timeout"), top.probes.timeout, minimum=1),
     )
     custom = _custom(doc, top.custom_metrics)
+    services = load_services(doc, top.services, probes.interval_ms, probes.timeout_ms)
+    sla = load_sla(doc, top.sla)
     raise_if_issues(doc)
     return MonitoringConfig(
         evaluation_interval_ms=interval, window_ms=window, job=top.prometheus.job, rules=rules, probes=probes,
         custom_metrics=custom, file=str(path), digest=hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+        services=services, sla=sla,
     )
 
 

@@ -1,13 +1,14 @@
-"""Synthetic probes: is each service answering? The ``uptime`` signal is the share of successes.
+"""Synthetic probes: is each service answering? Run in the background, one schedule per service.
 
-Each probe result is exported as ``tenant_exporter_probe_success{service}`` (1 or 0) and
-``tenant_exporter_probe_duration_seconds{service}``; the evaluator snapshots the first like any
-gauge, and Prometheus averages it over the window the same way.
+Every service of monitoring.yml (``services:``; ``api`` and ``database`` built in) is probed
+every ``interval`` with its ``timeout`` (what a probe does: ``probe_checks.py``). A result
+stands for the ``interval`` before it (its *weight*): that is how uptime is time-weighted. Each
+result is exported here (the latest as ``tenant_exporter_probe_success`` and
+``..._probe_duration_seconds``, totals as counters) and handed to the SLA tracker, which
+persists it in batches. The ``uptime`` signal averages ``tenant_exporter_probe_success{service="api"}``.
 
-Extension point: a probe is anything with a ``service`` name and an async ``check()``
-(``Probe``); ``build_probes`` decides which run. Today that is the service's own API (a real
-HTTP GET of ``/-/ready`` on its own listener, with a timeout); more services (the database,
-HTTP or TCP endpoints from monitoring.yml) are more entries in that list.
+Schedules run on the event loop's own clock (``asyncio.sleep``), so a test's injected clock only
+stamps results: it never makes probes run.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Protocol
 
-import aiohttp
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exporter.monitoring_config import ProbeSettings
-from exporter.settings import Settings
+from exporter.clock import Clock
+from exporter.probe_checks import Check
+from exporter.service_config import ServiceConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,59 +36,39 @@ class ProbeResult:
     success: bool
     duration_seconds: float
     detail: str = ""
+    at: float = 0.0  # Unix time the probe started
+    weight_seconds: float = 0.0  # the time it stands for: the service's interval, ending at `at`
+    degraded: bool = False  # successful, but slower than the service's `degraded_above`
 
 
-class Probe(Protocol):
-    service: str
-
-    async def check(self) -> ProbeResult: ...
-
-
-class HttpProbe:
-    """GET ``url``; success is the expected status within the timeout."""
-
-    def __init__(self, service: str, url: str, session: aiohttp.ClientSession, timeout: Callable[[], float],
-                 expected_status: int = 200) -> None:
-        self.service = service
-        self.url = url
-        self._session = session
-        self._timeout = timeout  # seconds, re-read at each check (a reload applies)
-        self._expected = expected_status
-
-    async def check(self) -> ProbeResult:
-        start = time.perf_counter()
-        try:
-            timeout = aiohttp.ClientTimeout(total=self._timeout())
-            async with self._session.get(self.url, timeout=timeout, allow_redirects=False) as response:
-                await response.read()
-                ok = response.status == self._expected
-                detail = f"HTTP {response.status}"
-        except (aiohttp.ClientError, TimeoutError) as e:
-            ok, detail = False, f"{type(e).__name__}: {e}"
-        return ProbeResult(self.service, ok, time.perf_counter() - start, detail)
-
-
-def api_probe_url(settings: Settings) -> str:
-    """``PROBE_API_URL``, else ``/-/ready`` on the listener this process serves (loopback for a wildcard host)."""
-    if settings.probe_api_url:
-        return settings.probe_api_url
-    return f"{settings.listener_url}/-/ready"
-
-
-def build_probes(
-    settings: Settings, probes: Callable[[], ProbeSettings], session: aiohttp.ClientSession
-) -> list[Probe]:
-    """The probes to run. Issue 6 adds the database and configured HTTP/TCP services here."""
-    return [HttpProbe("api", api_probe_url(settings), session, lambda: probes().timeout_ms / 1000)]
+@dataclass(slots=True)
+class _Totals:
+    results: int = 0
+    failures: int = 0
+    observed: float = 0.0
+    down: float = 0.0
 
 
 class ProbeCollector(Collector):
-    """The latest result per service (an immutable dict swapped whole); ``collect()`` never probes."""
+    """The latest result and running totals per service; ``collect()`` never probes."""
 
     def __init__(self) -> None:
         self._latest: dict[str, ProbeResult] = {}
+        self._totals: dict[str, _Totals] = {}
+
+    def ensure(self, services: Iterable[str]) -> None:
+        """Export zeroed counters for these services from the start (so ``increase()`` sees them begin)."""
+        for name in services:
+            self._totals.setdefault(name, _Totals())
 
     def record(self, *results: ProbeResult) -> None:
+        for r in results:
+            totals = self._totals.setdefault(r.service, _Totals())
+            totals.results += 1
+            totals.observed += r.weight_seconds
+            if not r.success:
+                totals.failures += 1
+                totals.down += r.weight_seconds
         self._latest = {**self._latest, **{r.service: r for r in results}}
 
     @property
@@ -95,13 +76,13 @@ class ProbeCollector(Collector):
         return self._latest
 
     def describe(self) -> list[Metric]:
-        return list(self._families({}))
+        return list(self._families({}, {}))
 
     def collect(self) -> Iterator[Metric]:
-        return self._families(self._latest)
+        return self._families(self._latest, self._totals)
 
     @staticmethod
-    def _families(latest: dict[str, ProbeResult]) -> Iterator[Metric]:
+    def _families(latest: dict[str, ProbeResult], totals: dict[str, _Totals]) -> Iterator[Metric]:
         success = GaugeMetricFamily("tenant_exporter_probe_success",
                                     "Whether the last probe of the service succeeded (1) or not (0).",
                                     labels=["service"])
@@ -112,27 +93,93 @@ class ProbeCollector(Collector):
             duration.add_metric([service], result.duration_seconds)
         yield success
         yield duration
+        families = (
+            ("tenant_exporter_probes", "Probes of the service.", "results"),
+            ("tenant_exporter_probe_failures", "Failed probes of the service.", "failures"),
+            ("tenant_exporter_probe_observed_seconds",
+             "Time covered by probes of the service (each result stands for its interval).", "observed"),
+            ("tenant_exporter_probe_downtime_seconds", "Time covered by failed probes of the service.", "down"),
+        )
+        for name, documentation, field in families:
+            family = CounterMetricFamily(name, documentation, labels=["service"])
+            for service, t in sorted(totals.items()):
+                family.add_metric([service], float(getattr(t, field)))
+            yield family
+
+
+ResultSink = Callable[[ProbeResult], None]
 
 
 class ProbeRunner:
-    def __init__(self, probes: Sequence[Probe], results: ProbeCollector) -> None:
-        self.probes = list(probes)
-        self.results = results
+    """Probes every configured service on its own schedule; a reload changes the set at the next wake."""
 
-    async def run_forever(self, interval_ms: Callable[[], int]) -> None:
-        """Probe every interval (re-read each time); a failing probe is a result, never a crash."""
-        while True:
-            await asyncio.sleep(interval_ms() / 1000)
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("probing failed; retrying at the next interval")
+    def __init__(self, services: Callable[[], Sequence[ServiceConfig]], make_check: Callable[[ServiceConfig], Check],
+                 clock: Clock, sinks: Sequence[ResultSink]) -> None:
+        self._services = services
+        self._make_check = make_check
+        self._clock = clock
+        self._sinks = list(sinks)
+        self._checks: dict[str, tuple[ServiceConfig, Check]] = {}
+
+    def _sync(self) -> dict[str, tuple[ServiceConfig, Check]]:
+        """Checks for the current services; an unchanged service keeps its check."""
+        current = {}
+        for service in self._services():
+            kept = self._checks.get(service.name)
+            current[service.name] = kept if kept is not None and kept[0] == service else (
+                service, self._make_check(service))
+        self._checks = current
+        return current
+
+    async def probe(self, service: ServiceConfig, check: Check) -> ProbeResult:
+        """One probe within the service's timeout; any failure is a result, never an exception."""
+        at = self._clock.now()
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(service.timeout_ms / 1000):
+                ok, detail = await check.run()
+        except TimeoutError:
+            ok, detail = False, f"no answer within {service.timeout_ms / 1000:g}s"
+        except Exception as e:  # a probe reports every failure, whatever raised it
+            ok, detail = False, f"{type(e).__name__}: {e}".rstrip(": ")
+        duration = time.perf_counter() - start
+        slow = service.degraded_above_ms is not None and duration * 1000 > service.degraded_above_ms
+        result = ProbeResult(service.name, ok, duration, detail, at, service.interval_ms / 1000, ok and slow)
+        if not ok:
+            log.warning("probe of %s failed: %s", service.name, detail)
+        for sink in self._sinks:
+            sink(result)
+        return result
 
     async def run_once(self) -> list[ProbeResult]:
-        """Run every probe concurrently and record the results."""
-        results = list(await asyncio.gather(*(probe.check() for probe in self.probes)))
-        for result in results:
-            if not result.success:
-                log.warning("probe of %s failed: %s", result.service, result.detail)
-        self.results.record(*results)
-        return results
+        """Probe every service now, concurrently."""
+        checks = self._sync()
+        return list(await asyncio.gather(*(self.probe(service, check) for service, check in checks.values())))
+
+    async def run_forever(self) -> None:
+        """Probe each service every interval (fixed cadence), first one interval after the start."""
+        loop = asyncio.get_running_loop()
+        due: dict[str, tuple[ServiceConfig, float]] = {}
+        running: dict[str, asyncio.Task[ProbeResult]] = {}
+        try:
+            while True:
+                now = loop.time()
+                for name, (service, check) in self._sync().items():
+                    scheduled = due.get(name)
+                    if scheduled is None or scheduled[0] != service:  # new, or changed by a reload
+                        due[name] = scheduled = (service, now + service.interval_ms / 1000)
+                    if now >= scheduled[1]:
+                        if name not in running or running[name].done():  # else the slot is skipped
+                            running[name] = asyncio.create_task(self.probe(service, check), name=f"probe-{name}")
+                        following = scheduled[1] + service.interval_ms / 1000
+                        due[name] = (service, following if following > now else now + service.interval_ms / 1000)
+                for name in set(due) - set(self._checks):
+                    del due[name]
+                wake = min((when for _, when in due.values()), default=now + 1.0)
+                await asyncio.sleep(min(max(wake - loop.time(), 0.0), 1.0))
+        finally:
+            for task in running.values():
+                task.cancel()
+            for task in running.values():
+                with suppress(asyncio.CancelledError):
+                    await task

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import yaml
 
+from exporter import slo_rules
 from exporter.durations import format_duration
 from exporter.monitoring_config import AlertRule, MonitoringConfig
 from exporter.signals import SIGNALS, Signal
@@ -68,7 +69,10 @@ def rule_file(monitoring: MonitoringConfig) -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block scalars for multi-line expressions; everything else as PyYAML's safe dumper writes it."""
+    """Block scalars for multi-line expressions, no anchors; everything else as PyYAML's safe dumper writes it."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -79,10 +83,15 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+def _dump(data: dict[str, Any]) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)
+
+
 def render(monitoring: MonitoringConfig) -> dict[str, str]:
-    """``{file name: content}`` of every generated rule file."""
-    body = yaml.dump(rule_file(monitoring), Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)
-    return {FILE_NAME: HEADER + body}
+    """``{file name: content}`` of every generated rule file: the thresholds, and the SLO rules (``slo_rules.py``)."""
+    slo_header = HEADER.replace("config/monitoring.yml.", "the services' sla_target in config/monitoring.yml.", 1)
+    return {FILE_NAME: HEADER + _dump(rule_file(monitoring)),
+            slo_rules.FILE_NAME: slo_header + _dump({"groups": slo_rules.groups(monitoring)})}
 
 
 def generate(monitoring: MonitoringConfig, rules_dir: Path) -> list[Path]:

@@ -66,6 +66,9 @@ class Settings:
     alertmanager_silence_duration: float = 24 * 3600.0
     alertmanager_webhook_token: str | None = field(default=None, repr=False)
     alertmanager_webhook_history: int = 100
+    prometheus_url: str | None = None  # for GET /api/monitoring/sla?source=prometheus
+    sla_flush_interval: float = 5.0  # seconds between writes of batched probe results
+    instance_id: str | None = None  # this replica's name in SLA records (default: host name and port)
 
     @property
     def listener_url(self) -> str:
@@ -130,6 +133,9 @@ class Settings:
             "alertmanager_webhook_token": env.get("ALERTMANAGER_WEBHOOK_TOKEN") or None,
             "alertmanager_webhook_history": _positive_int(env, "ALERTMANAGER_WEBHOOK_HISTORY",
                                                           base.alertmanager_webhook_history),
+            "prometheus_url": _http_url(env, "PROMETHEUS_URL"),
+            "sla_flush_interval": _float(env, "SLA_FLUSH_INTERVAL", base.sla_flush_interval),
+            "instance_id": env.get("INSTANCE_ID") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)
@@ -146,7 +152,7 @@ def _http_url(env: Mapping[str, str], name: str) -> str | None:
         return None
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise SettingsError(f"{name}={raw!r} must be an http:// or https:// URL (e.g. http://alertmanager:9093)")
+        raise SettingsError(f"{name}={raw!r} must be an http:// or https:// URL (e.g. http://prometheus:9090)")
     return raw.rstrip("/")
 
 

@@ -25,19 +25,12 @@ async def test_health_has_every_seed_field_and_no_invented_numbers(make_service:
     assert body["timestamp"].endswith("Z") and 300.0 == body["window_seconds"]
 
 
-async def test_sla_does_not_exist_yet(make_service: ServiceFactory) -> None:
-    """/api/monitoring/sla answers 404 rather than invented numbers (the sla branch of issue 6 adds it)."""
-    service = await make_service()
-    async with service.client.get("/api/monitoring/sla", headers=await service.headers("acme", "admin")) as r:
-        assert (404, "application/problem+json") == (r.status, r.content_type)
-
-
 async def test_the_real_self_probe_reaches_the_listener_and_reports_failure(
     make_service: ServiceFactory, tmp_path: Path
 ) -> None:
     """The API probe GETs /-/ready on the service's own port (success), and fails against a closed port."""
     service = await make_service()
-    [result] = await service.app[keys.PROBES].run_once()
+    result = {r.service: r for r in await service.app[keys.PROBES].run_once()}["api"]
     assert (True, "HTTP 200") == (result.success, result.detail)
     assert 1.0 == service.registry.get_sample_value("tenant_exporter_probe_success", {"service": "api"})
     await tick(service)
@@ -45,7 +38,7 @@ async def test_the_real_self_probe_reaches_the_listener_and_reports_failure(
         assert 100.0 == (await r.json())["uptime"]
     closed = await make_service(probe_api_url="http://127.0.0.1:9/-/ready",
                                 config_dir=config_with(tmp_path, PROBE_RULES))
-    [failed] = await closed.app[keys.PROBES].run_once()
+    failed = {r.service: r for r in await closed.app[keys.PROBES].run_once()}["api"]
     assert (False, 0.0) == (failed.success, closed.registry.get_sample_value("tenant_exporter_probe_success",
                                                                              {"service": "api"}))
 

@@ -47,6 +47,24 @@ class BodyCache:
         return web.Response(body=body, content_type=JSON)
 
 
+class LatestBody:
+    """One answer and its encoding, rebuilt only when its key changes (``==``; e.g. a snapshot and a counter)."""
+
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] | None = None
+        self.value: Any = None
+        self.body = b""
+
+    def refresh(self, key: tuple[object, ...], build: Callable[[], Any]) -> None:
+        if self._key != key:
+            self.value = build()
+            self.body, self._key = _encoder.encode(self.value), key
+
+    def get(self, key: tuple[object, ...], build: Callable[[], Any]) -> bytes:
+        self.refresh(key, build)
+        return self.body
+
+
 async def read_json(request: web.Request, type_: type[T]) -> T:
     """Decode and validate the request body as ``type_``: 400 malformed, 413 too big, 422 invalid."""
     if request.content_type not in (JSON, "application/merge-patch+json") and request.body_exists:

@@ -212,6 +212,7 @@ def _responses(op: Operation, roles: frozenset[str] | None, models: set[Any]) ->
                               {**limit_headers, "Retry-After": {"schema": {"type": "integer"}}})
     for status in op.errors:
         out[str(status)] = _problem({400: "Bad request", 404: "Not found", 409: "Conflict",
+                                     502: "An upstream server (Prometheus) failed",
                                      503: "The database is unavailable"}.get(status, "Error"))
     for status, model in op.alternatives.items():
         alt: dict[str, Any] = {"description": {304: "Not modified"}.get(status, model.__name__ if model else "")}

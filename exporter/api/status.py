@@ -1,9 +1,9 @@
-"""The public status page (``/status``), its uptime badges and ``GET /api/monitoring/status``.
+"""The public status page (``/status``) and its uptime badges.
 
-All three read the status through ``status_view.current_status(app)`` and nothing else. The
-page is one static HTML file with a same-origin script and stylesheet (``exporter/static``, no
-build step, no CDN), served with a Content-Security-Policy that allows nothing else; the script
-fetches the JSON and draws it.
+The page is one static HTML file with a same-origin script and stylesheet (``exporter/static``,
+no build step, no CDN), served with a Content-Security-Policy that allows nothing else; the
+script fetches ``GET /api/monitoring/status`` (``api/sla.py``) and draws it. Badges read the same
+status, through ``sla.current_status``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from typing import Final
 
 from aiohttp import web
 
-from exporter.api.json import json_response
 from exporter.api.openapi import operation
+from exporter.api.sla import current_status
 from exporter.badges import uptime_badge
 from exporter.errors import NotFound
-from exporter.status_models import StatusSummary
-from exporter.status_view import current_status
 
 routes = web.RouteTableDef()
 
@@ -81,19 +79,6 @@ async def status_stylesheet(request: web.Request) -> web.Response:
     return _serve(request, asset("status.css", "text/css; charset=utf-8"))
 
 
-@routes.get("/api/monitoring/status")
-@operation(StatusSummary, tags=("status",))
-async def get_status(request: web.Request) -> web.Response:
-    """Public status in the Atlassian Statuspage v2 ``summary.json`` shape (no token needed).
-
-    ``status.indicator`` (none, minor, major, critical), every component with its status
-    (operational, degraded_performance, partial_outage, major_outage), the current incidents,
-    and per component ``uptime_days`` (90 days, oldest first; ``uptime`` null for no data),
-    ``uptime_month_to_date`` and ``sla_target`` (percent).
-    """
-    return json_response(current_status(request.app), headers=PUBLIC)
-
-
 @routes.get(f"/status/badge/{{service:{SERVICE_PATTERN}}}.svg")
 @operation(content_type="image/svg+xml", errors=(404,), tags=("status",),
            path_patterns={"service": f"^{SERVICE_PATTERN}$"})
@@ -103,7 +88,7 @@ async def status_badge(request: web.Request) -> web.Response:
     Public. 404 (problem+json) for a service the status does not list.
     """
     service = request.match_info["service"]
-    component = current_status(request.app).component(service)
+    component = next((c for c in current_status(request.app).components if c.id == service), None)
     if component is None:
         raise NotFound(f"no service {service!r} on the status page", slug="unknown-service")
     response = web.Response(text=uptime_badge(component), headers=PUBLIC)

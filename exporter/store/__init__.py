@@ -8,9 +8,11 @@ from exporter.errors import SettingsError
 from exporter.store.alerts_sql import AckRecord
 from exporter.store.audit_sql import AuditFilter, AuditRecord, ChainHead, StoredCheckpoint
 from exporter.store.base import ApiKeyRecord, Store
+from exporter.store.sla_sql import BreachRow, ProbeDayRow
 
 __all__ = [
-    "AckRecord", "ApiKeyRecord", "AuditFilter", "AuditRecord", "ChainHead", "Store", "StoredCheckpoint", "open_store",
+    "AckRecord", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead", "ProbeDayRow", "Store",
+    "StoredCheckpoint", "open_store",
 ]
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from exporter.store.alerts_sql import AlertStore
 from exporter.store.audit_sql import AuditStore
+from exporter.store.sla_sql import SlaStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,7 @@ class ApiKeyRecord:
     revoked_at: float | None = None
 
 
-class Store(AuditStore, AlertStore, Protocol):
+class Store(AuditStore, AlertStore, SlaStore, Protocol):
     backend: str
 
     async def migrate(self) -> int:

@@ -129,6 +129,38 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         4,
+        "SLA: probe results summed per service, UTC day and observer; breaches",
+        (
+            # Additive sums (each replica upserts its own rows): a result stands for its interval
+            # before it, split at UTC midnight; times in milliseconds.
+            """CREATE TABLE sla_probe_days (
+                service TEXT NOT NULL,
+                day TEXT NOT NULL,
+                observer TEXT NOT NULL,
+                results BIGINT NOT NULL,
+                failures BIGINT NOT NULL,
+                observed_ms BIGINT NOT NULL,
+                down_ms BIGINT NOT NULL,
+                degraded_ms BIGINT NOT NULL,
+                PRIMARY KEY (service, day, observer)
+            )""",
+            "CREATE INDEX sla_probe_days_day ON sla_probe_days (day)",
+            """CREATE TABLE sla_breaches (
+                id TEXT PRIMARY KEY,
+                service TEXT NOT NULL,
+                observer TEXT NOT NULL,
+                started_at DOUBLE PRECISION NOT NULL,
+                last_failure_at DOUBLE PRECISION NOT NULL,
+                failures BIGINT NOT NULL,
+                ended_at DOUBLE PRECISION,
+                detail TEXT NOT NULL
+            )""",
+            "CREATE INDEX sla_breaches_ended ON sla_breaches (ended_at)",
+            "CREATE INDEX sla_breaches_started ON sla_breaches (started_at)",
+        ),
+    ),
+    Migration(
+        5,
         "alert acknowledgements mirrored as Alertmanager silences",
         (
             # the silence that mirrors an acknowledgement, and when this service saw it end (expired

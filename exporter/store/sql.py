@@ -15,6 +15,7 @@ from exporter.store.alerts_sql import AlertsSqlMixin
 from exporter.store.audit_sql import AuditSqlMixin
 from exporter.store.base import ApiKeyRecord
 from exporter.store.migrations import MIGRATIONS
+from exporter.store.sla_sql import SlaSqlMixin
 
 Row = Sequence[Any]
 
@@ -31,7 +32,7 @@ class Tx(Protocol):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
-class SqlStore(AuditSqlMixin, AlertsSqlMixin):
+class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin):
     backend: str = "sql"
 
     # --- primitives, supplied by each backend -------------------------------------------

@@ -1,0 +1,122 @@
+"""Bodies of ``GET /api/monitoring/sla`` and ``GET /api/monitoring/status``.
+
+``SlaOut`` keeps the seed's fields (``services`` {name: {uptime, sla_target, compliant}},
+``overall_uptime``, ``month_to_date_compliance``, ``breaches_this_month``) and adds the rest.
+``StatusOut`` is the Atlassian Statuspage v2 ``summary.json`` shape (the issue 6 contract), plus
+``uptime_days``, ``uptime_month_to_date`` and ``sla_target`` on each component. Percentages are
+0..100 with four decimals; ``null`` means no data, never a made-up 100 %.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class BreachOut(msgspec.Struct):
+    id: str
+    started_at: str
+    ended_at: str | None  # null while ongoing
+    duration_minutes: float  # so far, while ongoing
+    ongoing: bool
+    failed_probes: int
+    detail: str  # what the first failed probe saw
+
+
+class ServiceSlaOut(msgspec.Struct):
+    uptime: float | None  # %, this calendar month (UTC) so far; time-weighted
+    sla_target: float  # %
+    compliant: bool | None  # uptime >= sla_target (exactly); null without data
+    error_budget_remaining_minutes: float  # (1 - target) x month length - downtime; negative once overspent
+    error_budget_minutes: float  # (1 - target) x the whole month's length
+    downtime_minutes: float
+    degraded_minutes: float | None  # slow but up (not downtime); null from Prometheus
+    observed_minutes: float  # time covered by probe results
+    breaches_this_month: int
+    breaches: list[BreachOut] | None  # with ?details=true (from the service's records); null otherwise
+
+
+class SlaOut(msgspec.Struct):
+    services: dict[str, ServiceSlaOut]
+    overall_uptime: float | None  # % of all services' observed time that was up
+    month_to_date_compliance: bool | None  # every service with data is compliant
+    breaches_this_month: int
+    month: str  # 2026-11
+    period_start: str
+    period_end: str  # exclusive: the first instant of the next month
+    source: str  # service | prometheus
+    timestamp: str
+
+
+class Page(msgspec.Struct):
+    id: str
+    name: str
+    url: str
+    time_zone: str
+    updated_at: str
+
+
+class Indicator(msgspec.Struct):
+    indicator: str  # none | minor | major | critical
+    description: str
+
+
+class UptimeDay(msgspec.Struct):
+    date: str
+    uptime: float | None  # %; null for a day without data
+
+
+class Component(msgspec.Struct):
+    id: str
+    name: str
+    status: str  # operational | degraded_performance | partial_outage | major_outage
+    created_at: str
+    updated_at: str
+    position: int
+    description: str
+    showcase: bool
+    start_date: str | None
+    group_id: None
+    page_id: str
+    group: bool
+    only_show_if_degraded: bool
+    uptime_days: list[UptimeDay]  # 90 days, oldest first
+    uptime_month_to_date: float | None
+    sla_target: float
+
+
+class ComponentRef(msgspec.Struct):
+    id: str
+    name: str
+    status: str
+
+
+class IncidentUpdate(msgspec.Struct):
+    id: str
+    status: str
+    body: str
+    created_at: str
+    display_at: str
+
+
+class Incident(msgspec.Struct):
+    id: str
+    name: str
+    status: str  # investigating | resolved
+    impact: str
+    created_at: str
+    updated_at: str
+    started_at: str
+    resolved_at: str | None
+    shortlink: None
+    components: list[ComponentRef]
+    incident_updates: list[IncidentUpdate]
+    page_id: str
+    monitoring_at: None
+
+
+class StatusOut(msgspec.Struct):
+    page: Page
+    status: Indicator
+    components: list[Component]
+    incidents: list[Incident]
+    scheduled_maintenances: list[None]  # always empty: maintenance windows are not modelled

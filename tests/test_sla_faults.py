@@ -1,0 +1,63 @@
+"""The SLA during a database outage: the database probe fails, /status and /sla answer from memory, and the
+batch held meanwhile is written once PostgreSQL returns (a private server, stopped and started for real)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from exporter import keys
+from tests.conftest import ServiceFactory
+from tests.pg_instance import PgInstance
+from tests.sla_helpers import TcpEndpoint, rounds, sla_config
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PgInstance]:
+    pg = PgInstance().start()
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture
+def database_url(private_pg: PgInstance) -> str:
+    """These tests run on their own PostgreSQL server, which they stop and start."""
+    return private_pg.url
+
+
+@pytest.fixture
+async def cache() -> AsyncIterator[TcpEndpoint]:
+    endpoint = TcpEndpoint()
+    await endpoint.up()
+    yield endpoint
+    await endpoint.down()
+
+
+async def test_during_a_database_outage_the_page_answers_and_no_result_is_lost(
+    make_service: ServiceFactory, cache: TcpEndpoint, tmp_path: Path, private_pg: PgInstance,
+) -> None:
+    """With PostgreSQL stopped the database probe fails, /status and /sla still answer from memory, and once the
+    database is back the outage is written: a restarted process reports it."""
+    config = sla_config(tmp_path / "config", cache.port)
+    service = await make_service(config_dir=config, instance_id="a")
+    headers = await service.headers("acme")
+    async with service.client.get("/api/monitoring/sla", headers=headers) as r:  # the key is now known in memory
+        assert 200 == r.status
+    await rounds(service, cache, "+")
+    private_pg.stop()
+    await rounds(service, cache, "+++")
+    async with service.client.get("/api/monitoring/status") as r:
+        database = next(c for c in (await r.json())["components"] if c["id"] == "database")
+    async with service.client.get("/api/monitoring/sla", headers=headers) as r:
+        during = (r.status, (await r.json())["services"]["database"]["downtime_minutes"])
+    await service.app[keys.SLA].flush()  # fails: the batch stays in memory
+    assert ("major_outage", (200, 30.0)) == (database["status"], during)
+    private_pg.start()
+    private_pg.wait_ready()
+    await service.client.close()  # a clean stop writes what is pending
+    restarted = await make_service(config_dir=config, instance_id="a")
+    async with restarted.client.get("/api/monitoring/sla", headers=headers) as r:
+        after = (await r.json())["services"]["database"]
+    assert (30.0, 1, 40.0) == (after["downtime_minutes"], after["breaches_this_month"], after["observed_minutes"])
