@@ -18,17 +18,19 @@ from tests.service_process import free_port
 
 class PrometheusProcess:
     def __init__(self, workdir: Path, targets: Sequence[str], *, rule_files: Sequence[Path] = (),
-                 alertmanagers: Sequence[str] = (), interval: str = "1s", job: str = "tenant-exporter") -> None:
-        self.port = free_port()
+                 alertmanagers: Sequence[str] = (), interval: str = "1s", job: str = "tenant-exporter",
+                 config: dict[str, Any] | None = None, port: int | None = None) -> None:
+        """A generated config scraping ``targets``; or ``config`` as given (e.g. the project's, rewritten)."""
+        self.port = port or free_port()
         self.dir = workdir / f"prometheus-{self.port}"
         self.dir.mkdir(parents=True)
-        config: dict[str, Any] = {
+        config = config or {
             "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
             "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]}],
         }
         if rule_files:
             config["rule_files"] = [str(p) for p in rule_files]
-        if alertmanagers:
+        if alertmanagers and "alerting" not in config:
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
         self.config_file = self.dir / "prometheus.yml"
         self.config_file.write_text(yaml.safe_dump(config, sort_keys=False))
