@@ -1,17 +1,14 @@
 """Distinct principals (API keys) seen recently: the ``active_users`` of the health endpoint.
 
-A tiny response hook (``on_response_prepare``, independent of the telemetry middleware) records
-the key of every authenticated request in an ordered dict, most recent last, capped at
-``max_entries`` (the least recently seen is forgotten first): O(1) per request, bounded memory.
+The access middleware records the key of every authenticated request here, in an ordered dict,
+most recent last, capped at ``max_entries`` (the least recently seen is forgotten first): O(1)
+per request, bounded memory.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 
-from aiohttp import web
-
-from exporter.auth import PRINCIPAL
 from exporter.clock import Clock
 
 
@@ -38,8 +35,3 @@ class ActiveUsers:
             if tenant_id is None or tenant == tenant_id:
                 n += 1
         return n
-
-    async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
-        principal = request.get(PRINCIPAL)
-        if principal is not None:
-            self.seen(principal.home_tenant_id, principal.key_id)

@@ -136,7 +136,6 @@ def _monitoring_state(app: web.Application) -> None:
     """Custom metrics, probe results and the active-user hook exist from the start (no background work)."""
     registry, clock, holder = app[keys.REGISTRY], app[keys.CLOCK], app[keys.CONFIG]
     app[keys.ACTIVE_USERS] = ActiveUsers(clock)
-    app.on_response_prepare.append(app[keys.ACTIVE_USERS].on_response_prepare)
     app[keys.CUSTOM_METRICS] = CustomMetrics(registry, clock, lambda: holder.current.monitoring.custom_metrics)
     app[keys.PROBE_RESULTS] = ProbeCollector()
     registry.register(app[keys.PROBE_RESULTS])

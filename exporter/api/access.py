@@ -25,6 +25,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Unauthorized as e:
         auditing.login_failed(request, e)
         raise
+    app[keys.ACTIVE_USERS].seen(principal.home_tenant_id, principal.key_id)
     limit_headers = app[keys.QUOTA].admit(request[TENANT])
     try:
         authorize(principal, roles)
