@@ -20,6 +20,7 @@ BENCH = Path(__file__).resolve().parent
 
 FULL = [
     ("throughput", ["throughput.py", "--rounds", "5", "--seconds", "10"]),
+    ("rate limiter alone", ["ratelimit_cost.py"]),
     ("scrape stall", ["scrape_stall.py", "--tenants", "100", "--scrapes", "30"]),
     ("memory", ["memory.py", "--requests", "1000000", "--attack", "200000"]),
     ("soak", ["soak.py", "--minutes", "10"]),
@@ -28,6 +29,7 @@ FULL = [
 ]
 QUICK = [
     ("throughput", ["throughput.py", "--rounds", "2", "--seconds", "4"]),
+    ("rate limiter alone", ["ratelimit_cost.py", "--calls", "20000"]),
     ("scrape stall", ["scrape_stall.py", "--tenants", "100", "--scrapes", "10", "--load-seconds", "4",
                       "--rounds", "1"]),
     ("memory", ["memory.py", "--requests", "100000", "--attack", "20000"]),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from exporter.configfile import PathT, YamlDoc
+
 _UNITS: Final = (("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000),
                  ("m", 60_000), ("s", 1000), ("ms", 1))
 _PATTERN: Final = re.compile(
@@ -41,3 +43,15 @@ def format_duration(ms: int) -> str:
         if count:
             out += f"{count}{unit}"
     return out
+
+
+def duration_field(doc: YamlDoc, where: PathT, text: str, *, minimum: int) -> int:
+    """A config file's duration in milliseconds; an unparsable or too short one is an issue on ``doc`` (0)."""
+    try:
+        ms = parse_duration(text)
+    except ValueError as e:
+        doc.issue(where, str(e))
+        return 0
+    if ms < minimum:
+        doc.issue(where, f"must be at least {format_duration(minimum)}")
+    return ms

@@ -20,7 +20,7 @@ from typing import Any, Final, Literal
 import msgspec
 
 from exporter.configfile import PathT, YamlDoc, load_yaml, raise_if_issues
-from exporter.durations import format_duration, parse_duration
+from exporter.durations import duration_field, format_duration
 from exporter.errors import ConfigError
 from exporter.service_config import ServiceConfig, SlaSettings, SlaSpec, load_services, load_sla
 from exporter.signals import SIGNALS, Signal
@@ -169,8 +169,8 @@ def load_monitoring(config_dir: Path) -> MonitoringConfig:
         raise ConfigError(doc.issues)
     if top.version != SUPPORTED_VERSION:
         doc.issue(("version",), f"must be {SUPPORTED_VERSION} (got {top.version!r})")
-    interval = _duration(doc, ("evaluation_interval",), top.evaluation_interval, minimum=1000)
-    window = _duration(doc, ("window",), top.window, minimum=1000)
+    interval = duration_field(doc, ("evaluation_interval",), top.evaluation_interval, minimum=1000)
+    window = duration_field(doc, ("window",), top.window, minimum=1000)
     if interval and window and window < 2 * interval:
         doc.issue(("window",), f"must be at least twice evaluation_interval ({format_duration(2 * interval)}) "
                                "so that a rate has two samples")
@@ -184,8 +184,8 @@ def load_monitoring(config_dir: Path) -> MonitoringConfig:
                                             f"{rule.severity!r}")
         seen.add(rule.key)
     probes = ProbeSettings(
-        _duration(doc, ("probes", "interval"), top.probes.interval, minimum=1000),
-        _duration(doc, ("probes", "timeout"), top.probes.timeout, minimum=1),
+        duration_field(doc, ("probes", "interval"), top.probes.interval, minimum=1000),
+        duration_field(doc, ("probes", "timeout"), top.probes.timeout, minimum=1),
     )
     custom = _custom(doc, top.custom_metrics)
     services = load_services(doc, top.services, probes.interval_ms, probes.timeout_ms)
@@ -219,7 +219,7 @@ def _rule(doc: YamlDoc, where: PathT, raw: Any) -> AlertRule | None:
             doc.issue((*where, field), "templates ({{ ... }}) are not supported: write plain text")
     if spec.runbook_url is not None and not _URL.match(spec.runbook_url):
         doc.issue((*where, "runbook_url"), "must be an absolute http(s) URL")
-    for_ms = _duration(doc, (*where, "for"), spec.for_, minimum=0)
+    for_ms = duration_field(doc, (*where, "for"), spec.for_, minimum=0)
     threshold = None
     if spec.operator == "absent":
         if spec.threshold is not None:
@@ -264,17 +264,6 @@ def _threshold(doc: YamlDoc, where: PathT, text: str, signal: Signal) -> Thresho
     return Threshold(text.strip(), value)
 
 
-def _duration(doc: YamlDoc, where: PathT, text: str, *, minimum: int) -> int:
-    try:
-        ms = parse_duration(text)
-    except ValueError as e:
-        doc.issue(where, str(e))
-        return 0
-    if ms < minimum:
-        doc.issue(where, f"must be at least {format_duration(minimum)}")
-    return ms
-
-
 def _custom(doc: YamlDoc, spec: _CustomSpec) -> CustomMetricLimits:
     where: PathT = ("custom_metrics",)
     for field, most in (("max_series_per_tenant", 10_000_000), ("max_series_total", 10_000_000), ("max_labels", 16)):
@@ -283,7 +272,7 @@ def _custom(doc: YamlDoc, spec: _CustomSpec) -> CustomMetricLimits:
             doc.issue((*where, field), f"must be between 1 and {most}")
     return CustomMetricLimits(
         spec.max_series_per_tenant, spec.max_series_total, spec.max_labels,
-        _duration(doc, (*where, "series_ttl"), spec.series_ttl, minimum=1000),
-        _duration(doc, (*where, "max_sample_age"), spec.max_sample_age, minimum=1000),
-        _duration(doc, (*where, "max_sample_future"), spec.max_sample_future, minimum=0),
+        duration_field(doc, (*where, "series_ttl"), spec.series_ttl, minimum=1000),
+        duration_field(doc, (*where, "max_sample_age"), spec.max_sample_age, minimum=1000),
+        duration_field(doc, (*where, "max_sample_future"), spec.max_sample_future, minimum=0),
     )

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from exporter.configfile import PathT, YamlDoc
-from exporter.durations import format_duration, parse_duration
+from exporter.durations import duration_field, format_duration
 
 BUILT_IN: Final = ("api", "database")
 DEFAULT_TARGET: Final = "99.9%"
@@ -221,13 +221,4 @@ def load_sla(doc: YamlDoc, spec: SlaSpec) -> SlaSettings:
 
 
 def _duration(doc: YamlDoc, where: PathT, text: str | None, default: int, *, minimum: int) -> int:
-    if text is None:
-        return default
-    try:
-        ms = parse_duration(text)
-    except ValueError as e:
-        doc.issue(where, str(e))
-        return 0
-    if ms < minimum:
-        doc.issue(where, f"must be at least {format_duration(minimum)}")
-    return ms
+    return default if text is None else duration_field(doc, where, text, minimum=minimum)

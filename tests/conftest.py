@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from exporter.app import create_app
 from exporter.settings import Settings
 from exporter.store import Store, open_store
 from tests.helpers import TWO_TENANTS, FakeClock, auth, make_config_dir, make_token
+from tests.pg_instance import PgInstance
 from tests.service_process import free_port
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -35,6 +36,14 @@ async def postgres_url() -> AsyncIterator[str]:
     finally:
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await conn.close()
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PgInstance]:
+    """A PostgreSQL server of this test's own (data directory, port), which it may stop and start."""
+    pg = PgInstance().start()
+    yield pg
+    pg.destroy()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.helpers import make_config_dir
+from tests.helpers import ROOT, make_config_dir
 from tests.pg_instance import PgInstance
 from tests.service_process import ServiceProcess
 
@@ -20,15 +19,12 @@ TENANTS = [{"id": "acme", "name": "Acme", "plan": "enterprise", "region": "eu-we
 
 
 @pytest.fixture
-def private_pg() -> Iterator[PgInstance]:
-    pg = PgInstance().start()
-    yield pg
-    pg.destroy()
-
-
-@pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    make_config_dir(tmp_path / "config", tenants=TENANTS)
+    shipped = (ROOT / "config" / "monitoring.yml").read_text()
+    fast = shipped.replace("probes:                         # defaults for every service below (each may set its own)\n"
+                           "  interval: 15s", "probes:\n  interval: 2s")
+    assert fast != shipped
+    make_config_dir(tmp_path / "config", tenants=TENANTS, **{"monitoring.yml": fast})
     return tmp_path
 
 
@@ -62,7 +58,16 @@ async def test_database_outage_degrades_writes_not_reads_and_recovers(private_pg
             assert (503, "5") == (status, headers.get("Retry-After")), headers
             assert took < 12, took  # a bounded wait, never a hang
             assert 503 == (await status_of(http, "GET", "/-/ready"))[0]
-            await asyncio.sleep(1.0)  # flushes fail meanwhile; the counts stay in memory
+
+            async def database_down() -> bool:
+                async with http.get("/api/monitoring/health", **read) as r:
+                    health = await r.json()
+                    return r.status == 200 and health["services"]["database"]["up"] is False
+            for _ in range(40):  # the database is probed every few seconds
+                if await database_down():
+                    break
+                await asyncio.sleep(0.25)
+            assert await database_down()  # health (read from memory) answers, and reports the database down
 
             private_pg.start()
             private_pg.wait_ready()

@@ -3,7 +3,7 @@ batch held meanwhile is written once PostgreSQL returns (a private server, stopp
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +12,6 @@ from exporter import keys
 from tests.conftest import ServiceFactory
 from tests.pg_instance import PgInstance
 from tests.sla_helpers import TcpEndpoint, rounds, sla_config
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PgInstance]:
-    pg = PgInstance().start()
-    yield pg
-    pg.destroy()
 
 
 @pytest.fixture

@@ -106,7 +106,10 @@ def _view(request: web.Request) -> tuple[MonitorView | None, float, int]:
 @requires()
 @operation(m.HealthOut)
 async def get_health(request: web.Request) -> web.Response:
-    """Current health: healthy, degraded (a warning fires) or unhealthy (an error fires), with the figures."""
+    """Current health: healthy, degraded (a warning fires) or unhealthy (an error fires), with the figures.
+
+    ``services`` gives the latest probe of every probed service (the database among them).
+    """
     engine = request.app[keys.ALERTING]
     view, window, users = _view(request)
     firing = [a for a in engine.alerts() if a.state is AlertState.FIRING]
@@ -114,6 +117,14 @@ async def get_health(request: web.Request) -> web.Response:
     status = "unhealthy" if "error" in severities else "degraded" if "warning" in severities else "healthy"
     alerts = [_health_alert(a, engine.acknowledgement(a) is not None) for a in firing]
     now = request.app[keys.CLOCK].now()
+    latest = request.app[keys.PROBE_RESULTS].latest
+    services = {}
+    for service in request.app[keys.CONFIG].current.monitoring.services:
+        r = latest.get(service.name)
+        services[service.name] = m.ServiceHealth(
+            up=None if r is None else r.success, degraded=bool(r and r.degraded),
+            latency_ms=None if r is None else round(r.duration_seconds * 1000, 3),
+            checked_at=None if r is None or not r.at else isoformat(r.at), detail="" if r is None else r.detail)
     return json_response(m.HealthOut(
         status=status,
         response_time=_ms(view.latency.average) if view else None,
@@ -123,7 +134,7 @@ async def get_health(request: web.Request) -> web.Response:
         cpu_usage=_pct(view.cpu_ratio) if view else None,
         memory_usage=_pct(view.memory_ratio) if view else None,
         alerts=alerts, timestamp=isoformat(now), window_seconds=window,
-        evaluated_at=isoformat(view.t) if view else None,
+        evaluated_at=isoformat(view.t) if view else None, services=services,
     ))
 
 

@@ -40,6 +40,16 @@ class HealthAlert(msgspec.Struct):
     acknowledged: bool
 
 
+class ServiceHealth(msgspec.Struct):
+    """The latest probe of one service (monitoring.yml ``services``)."""
+
+    up: bool | None  # null before its first probe
+    degraded: bool  # up, but slower than its degraded_above
+    latency_ms: float | None
+    checked_at: str | None
+    detail: str
+
+
 class HealthOut(msgspec.Struct):
     status: str  # healthy | degraded (a warning is firing) | unhealthy (an error is firing)
     response_time: float | None  # average, ms
@@ -52,6 +62,7 @@ class HealthOut(msgspec.Struct):
     timestamp: str
     window_seconds: float
     evaluated_at: str | None
+    services: dict[str, ServiceHealth]  # every probed service: api, database, and the configured ones
 
 
 class LatencyOut(msgspec.Struct):
