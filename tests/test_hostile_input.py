@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import io
+import http.client
+import select
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,10 +36,36 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServiceProc
 
 async def call(url: str, method: str, path: str, *, data: bytes | None = None,
                headers: dict[str, str] | None = None) -> tuple[int, str, str]:
-    payload = io.BytesIO(data) if data is not None and len(data) > 1024 * 1024 else data
+    if data is not None and len(data) > 1024 * 1024:
+        port = int(url.rsplit(":", 1)[1])
+        return await asyncio.to_thread(send_until_answered, port, method, path, data, headers or {})
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http, \
-            http.request(method, url + path, data=payload, headers=headers) as r:
+            http.request(method, url + path, data=data, headers=headers) as r:
         return r.status, r.headers.get("Content-Type", ""), await r.text(errors="replace")
+
+
+def send_until_answered(port: int, method: str, path: str, body: bytes,
+                        headers: dict[str, str]) -> tuple[int, str, str]:
+    """Send a large body, stopping as soon as the answer arrives (as curl does on an early 413).
+
+    Plain sockets: an aiohttp client here leaves a transport with megabytes still buffered,
+    closing, after the test's event loop has ended (a ResourceWarning in a later test).
+    """
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n{head}\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request.encode())
+        rest = memoryview(body)
+        deadline = time.monotonic() + 10
+        while rest and time.monotonic() < deadline:
+            readable, writable, _ = select.select([s], [s], [], 1)
+            if readable:
+                break  # the answer came before the whole body was sent
+            if writable:
+                rest = rest[s.send(rest[:65536]):]
+        reply = http.client.HTTPResponse(s)
+        reply.begin()
+        return reply.status, reply.getheader("Content-Type", ""), reply.read().decode(errors="replace")
 
 
 BODIES = {
