@@ -6,7 +6,8 @@ Variants (all pinned to one core, wrk pinned to the other, rounds interleaved):
   service          every middleware on: telemetry, problems, auth, quota (the tenant's rate is far
                    above the load, so nothing is throttled)
   no-telemetry     the same with METRICS_ENABLED=false (what request telemetry costs)
-  bare             bench/bare_app.py: aiohttp, one route, the same response body
+  bare             bench/bare_app.py: aiohttp, one route, the same response body, on the same
+                   event loop as the service (uvloop)
   fastapi          bench/fastapi_app.py: FastAPI + prometheus-fastapi-instrumentator on uvicorn with
                    uvloop and httptools, the same body behind the same SHA-256 token check (its
                    packages live only in bench/.venv-fastapi, made on first use)

@@ -93,14 +93,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings) -> int:
     from aiohttp import web
 
+    from exporter import runtime
     from exporter.app import create_app
 
     app = create_app(settings, handle_signals=True, tune_runtime=True)
+    loop = runtime.new_event_loop(settings.event_loop)
     logging.getLogger("exporter").info(
-        "tenant-exporter %s on http://%s:%d (config %s, store %s)", __version__, settings.host,
-        settings.port, settings.config_dir, settings.database_url.split("@")[-1],
+        "tenant-exporter %s on http://%s:%d (config %s, store %s, event loop %s)", __version__, settings.host,
+        settings.port, settings.config_dir, settings.database_url.split("@")[-1], type(loop).__module__,
     )
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loop)
     return 0
 
 

@@ -4,13 +4,21 @@ After startup, ``gc.freeze()`` moves everything built so far (the app, the catal
 families) out of the cyclic collector's reach, so a full collection, which holds the event loop
 for as long as it runs, walks only what requests allocated since; a higher gen-0 threshold
 makes collections rarer on a request-heavy heap.
+
+The event loop is uvloop's where it is installed (a dependency on Linux and macOS): the same
+asyncio API, with the transport and protocol plumbing in C, which is where an aiohttp service
+spends a third of each request (docs/performance.md). ``EVENT_LOOP=asyncio`` picks the standard one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 
 from aiohttp import web
+
+log = logging.getLogger(__name__)
 
 GC_THRESHOLD = (10_000, 50, 100)
 
@@ -23,3 +31,15 @@ async def freeze_heap(app: web.Application) -> None:
     """on_startup hook (registered after the cleanup contexts): freeze what startup allocated."""
     gc.collect()
     gc.freeze()
+
+
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """A new loop of ``kind`` ("uvloop" or "asyncio"); the standard one where uvloop is missing."""
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop is not installed; using the standard asyncio event loop")
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from exporter.errors import SettingsError
 
 DEFAULT_DATABASE_URL = "sqlite:///data/tenant-exporter.db"
+EVENT_LOOPS = ("uvloop", "asyncio")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Settings:
     metrics_max_series: int = 2000
     system_sample_interval: float = 2.0
     loop_lag_interval: float = 0.1
+    event_loop: str = "uvloop"  # or "asyncio"; uvloop is used where it is installed
     enable_test_routes: bool = False
     usage_flush_interval: float = 5.0
     key_refresh_interval: float = 10.0
@@ -107,6 +109,7 @@ class Settings:
             "metrics_max_series": _int(env, "METRICS_MAX_SERIES", base.metrics_max_series),
             "system_sample_interval": _float(env, "SYSTEM_SAMPLE_INTERVAL", base.system_sample_interval),
             "loop_lag_interval": _float(env, "LOOP_LAG_INTERVAL", base.loop_lag_interval),
+            "event_loop": _choice(env, "EVENT_LOOP", base.event_loop, EVENT_LOOPS),
             "enable_test_routes": _bool(env, "ENABLE_TEST_ROUTES", base.enable_test_routes),
             "usage_flush_interval": _float(env, "USAGE_FLUSH_INTERVAL", base.usage_flush_interval),
             "key_refresh_interval": _float(env, "KEY_REFRESH_INTERVAL", base.key_refresh_interval),
@@ -154,6 +157,13 @@ def _http_url(env: Mapping[str, str], name: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise SettingsError(f"{name}={raw!r} must be an http:// or https:// URL (e.g. http://prometheus:9090)")
     return raw.rstrip("/")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise SettingsError(f"{name}={env.get(name)!r}: expected one of {', '.join(choices)}")
+    return raw
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

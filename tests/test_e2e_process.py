@@ -50,7 +50,25 @@ async def test_seed_examples_work_with_a_cli_key(proc: ServiceProcess) -> None:
     listing = proc.cli("keys", "list")
     assert "readme" in listing.stdout and token not in listing.stdout
     assert 0 == proc.stop()
-    assert token not in proc.log.read_text()
+    log = proc.log.read_text()
+    assert token not in log
+    assert "event loop uvloop" in log  # the default where uvloop is installed (a Linux dependency)
+
+
+async def test_standard_asyncio_loop_on_request(workdir: Path, database_url: str) -> None:
+    """EVENT_LOOP=asyncio runs the same service on the standard loop; a wrong value stops the start."""
+    wrong = ServiceProcess(workdir, {"DATABASE_URL": database_url, "EVENT_LOOP": "tokio"})
+    failed = wrong.cli("serve")
+    assert 1 == failed.returncode and "EVENT_LOOP='tokio'" in failed.stderr and "uvloop, asyncio" in failed.stderr
+    plain = ServiceProcess(workdir, {"DATABASE_URL": database_url, "EVENT_LOOP": "asyncio"})
+    try:
+        plain.start()
+        async with aiohttp.ClientSession(plain.url) as http, http.get("/-/ready") as r:
+            assert 200 == r.status
+        assert 0 == plain.stop()
+    finally:
+        plain.kill()
+    assert "event loop asyncio" in plain.log.read_text()
 
 
 async def test_usage_survives_restart_and_sigterm_flushes(proc: ServiceProcess) -> None:
