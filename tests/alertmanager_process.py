@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.service_process import free_port
+from tests.service_process import free_port, terminate
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"
@@ -62,13 +62,7 @@ class AlertmanagerProcess:
         raise TimeoutError(f"alertmanager did not become ready:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
     def alerts(self, **filters: str) -> list[dict[str, Any]]:
         """``GET /api/v2/alerts`` (active, silenced and inhibited; not resolved), filtered by label equality."""

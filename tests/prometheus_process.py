@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.service_process import free_port
+from tests.service_process import free_port, terminate
 
 
 class PrometheusProcess:
@@ -52,13 +52,7 @@ class PrometheusProcess:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """Instant query; the result vector (``[{"metric": {...}, "value": [ts, "v"]}, ...]``)."""

@@ -54,6 +54,18 @@ services:
     return make_config_dir(path, tenants=TWO_TENANTS, **{"monitoring.yml": monitoring})
 
 
+def live_monitoring(cache_port: int, rules: str = "rules: []\n") -> str:
+    """monitoring.yml for a live stack: evaluations, probes and a TCP `cache` service every second."""
+    return f"""version: 1
+evaluation_interval: 1s
+window: 10s
+probes: {{interval: 1s, timeout: 500ms}}
+services:
+  cache: {{type: tcp, address: "127.0.0.1:{cache_port}", sla_target: 99%, title: Cache}}
+sla: {{breach_min_failures: 2, breach_min_duration: 1m, alert_min_events: 5}}
+{rules}"""
+
+
 async def rounds(service: Service, cache: TcpEndpoint, pattern: str) -> list[ProbeResult]:
     """One probing round per character ('+' cache up, '-' cache down), each one interval after the last."""
     out: list[ProbeResult] = []

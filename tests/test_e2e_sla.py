@@ -22,29 +22,17 @@ from tests import promtool
 from tests.helpers import make_config_dir
 from tests.prometheus_process import PrometheusProcess
 from tests.service_process import ServiceProcess, free_port
-from tests.sla_helpers import hang_up
+from tests.sla_helpers import hang_up, live_monitoring
 
 pytestmark = pytest.mark.promtool
 
 INTERVAL = 1.0  # seconds: probes, scrapes and rule evaluations
 
 
-def monitoring(port: int) -> str:
-    return f"""version: 1
-evaluation_interval: 1s
-window: 10s
-probes: {{interval: 1s, timeout: 500ms}}
-services:
-  cache: {{type: tcp, address: "127.0.0.1:{port}", sla_target: 99%, title: Cache}}
-sla: {{breach_min_failures: 2, breach_min_duration: 1m, alert_min_events: 5}}
-rules: []
-"""
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[ServiceProcess, PrometheusProcess, int]]:
     cache_port = free_port()
-    config = make_config_dir(tmp_path / "config", **{"monitoring.yml": monitoring(cache_port)})
+    config = make_config_dir(tmp_path / "config", **{"monitoring.yml": live_monitoring(cache_port)})
     port = free_port()
     prometheus = PrometheusProcess(tmp_path, [f"127.0.0.1:{port}"], rule_files=[tmp_path / "rules" / "slo.yml"])
     service = ServiceProcess(tmp_path, {"DATABASE_URL": f"sqlite:///{tmp_path}/e2e.db", "CONFIG_DIR": str(config),

@@ -24,22 +24,14 @@ from tests.chromium import Chromium
 from tests.helpers import ROOT, make_config_dir
 from tests.prometheus_process import PrometheusProcess
 from tests.service_process import ServiceProcess, free_port
-from tests.sla_helpers import TcpEndpoint
+from tests.sla_helpers import TcpEndpoint, live_monitoring
 from tests.test_e2e_alerting import keep_sending
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 
 
-def monitoring(cache_port: int) -> str:
-    return f"""version: 1
-evaluation_interval: 1s
-window: 10s
-probes: {{interval: 1s, timeout: 500ms}}
-services:
-  cache: {{type: tcp, address: "127.0.0.1:{cache_port}", sla_target: 99%, title: Cache}}
-sla: {{breach_min_failures: 2, breach_min_duration: 1m, alert_min_events: 5}}
-rules:
+RULES = """rules:
   - name: ErrorRateHigh
     signal: error_rate
     operator: ">"
@@ -110,7 +102,7 @@ async def cache() -> AsyncIterator[TcpEndpoint]:
 async def test_an_outage_is_seen_by_the_whole_stack(tmp_path: Path, cache: TcpEndpoint) -> None:
     """Probe fails -> SLA breach -> burn-rate alert in Prometheus -> Alertmanager; an acknowledgement becomes a
     silence; the status page shows the outage; every dashboard panel's expression returns data."""
-    config = make_config_dir(tmp_path / "config", **{"monitoring.yml": monitoring(cache.port)})
+    config = make_config_dir(tmp_path / "config", **{"monitoring.yml": live_monitoring(cache.port, RULES)})
     service_port, prometheus_port, alertmanager_port = free_port(), free_port(), free_port()
     alertmanager = AlertmanagerProcess(tmp_path, "", port=alertmanager_port,
                                        config=alertmanager_config(f"http://127.0.0.1:{service_port}"
