@@ -20,6 +20,7 @@ from exporter.store import Store, open_store
 from tests.helpers import TWO_TENANTS, FakeClock, auth, make_config_dir, make_token
 from tests.pg_instance import PgInstance
 from tests.service_process import free_port
+from tests.tcp_endpoint import TcpEndpoint
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -36,6 +37,15 @@ async def postgres_url() -> AsyncIterator[str]:
     finally:
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await conn.close()
+
+
+@pytest.fixture
+async def cache() -> AsyncIterator[TcpEndpoint]:
+    """The `cache` service the SLA tests probe: a real TCP listener, up until the test takes it down."""
+    endpoint = TcpEndpoint()
+    await endpoint.up()
+    yield endpoint
+    await endpoint.down()
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -61,3 +64,20 @@ async def make_token(store: Store, catalog: Catalog, clock: FakeClock, tenant: s
 
 def auth(token: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", **extra}
+
+
+async def eventually(check: Callable[[], Any], what: str = "the condition", *, deadline: float = 60.0) -> Any:
+    """Call ``check`` (sync or async) every 0.25 s until it returns something truthy, and return that;
+    fail naming ``what`` and the last value after ``deadline`` seconds."""
+    last: Any = None
+    try:
+        async with asyncio.timeout(deadline):
+            while True:
+                last = check()
+                if asyncio.iscoroutine(last):
+                    last = await last
+                if last:
+                    return last
+                await asyncio.sleep(0.25)
+    except TimeoutError:
+        raise AssertionError(f"{what}: never happened (last: {last!r})") from None

@@ -1,42 +1,17 @@
-"""Helpers for SLA tests: a real TCP endpoint the test takes down and brings back, a config that probes
-it, and probing rounds that move the injected clock by one interval each."""
+"""Helpers for SLA tests: configs that probe a TCP `cache` service (``tests/tcp_endpoint.py``; the
+``cache`` fixture in conftest), and probing rounds that move the injected clock by one interval each."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from exporter import keys
 from exporter.probes import ProbeResult
 from tests.conftest import Service
 from tests.helpers import TWO_TENANTS, make_config_dir
-from tests.service_process import free_port
+from tests.tcp_endpoint import TcpEndpoint
 
 INTERVAL = 600  # seconds: 10 minutes, so the background schedule never probes during a test
-
-
-async def hang_up(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Accept a connection and close it at once (waiting until it is closed, so no transport is left behind)."""
-    writer.close()
-    await writer.wait_closed()
-
-
-class TcpEndpoint:
-    """A real TCP listener on a fixed loopback port; ``down()`` closes it (connects are refused)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._server: asyncio.Server | None = None
-
-    async def up(self) -> None:
-        if self._server is None:
-            self._server = await asyncio.start_server(hang_up, "127.0.0.1", self.port)
-
-    async def down(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
 
 
 def sla_config(path: Path, port: int, *, extra_services: str = "", rules: str = "rules: []\n") -> Path:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.alertmanager_process import AlertmanagerProcess
-from tests.helpers import ROOT, make_config_dir
+from tests.helpers import ROOT, eventually, make_config_dir
 from tests.service_process import ServiceProcess, free_port
 from tests.test_e2e_alerting import keep_sending
 
@@ -76,22 +76,6 @@ def stack_without_alertmanager(tmp_path: Path) -> Iterator[Stack]:
     made = Stack(tmp_path, alertmanager_up=False)
     yield made
     made.stop()
-
-
-async def eventually(probe: Callable[[], Any], deadline: float = 45.0) -> Any:
-    """Call ``probe`` (sync or async) until it returns something truthy; that value."""
-    last: Any = None
-    try:
-        async with asyncio.timeout(deadline):
-            while True:
-                last = probe()
-                if asyncio.iscoroutine(last):
-                    last = await last
-                if last:
-                    return last
-                await asyncio.sleep(0.25)
-    except TimeoutError:
-        raise AssertionError(f"never happened (last: {last!r})") from None
 
 
 @contextlib.asynccontextmanager

@@ -19,10 +19,11 @@ import aiohttp
 import pytest
 
 from tests import promtool
-from tests.helpers import make_config_dir
+from tests.helpers import eventually, make_config_dir
 from tests.prometheus_process import PrometheusProcess
 from tests.service_process import ServiceProcess, free_port
-from tests.sla_helpers import hang_up, live_monitoring
+from tests.sla_helpers import live_monitoring
+from tests.tcp_endpoint import hang_up
 
 pytestmark = pytest.mark.promtool
 
@@ -46,18 +47,6 @@ def stack(tmp_path: Path) -> Iterator[tuple[ServiceProcess, PrometheusProcess, i
     finally:
         prometheus.stop()
         service.kill()
-
-
-async def wait_until(check: Any, what: str, deadline: float = 60.0) -> Any:
-    """Poll ``check()`` (async) until it returns something truthy; fail naming ``what`` after ``deadline``."""
-    loop = asyncio.get_running_loop()
-    end, last = loop.time() + deadline, None
-    while loop.time() < end:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"{what} never happened (last: {last})")
 
 
 async def test_an_outage_is_a_breach_fires_the_burn_alert_and_both_sources_agree(
@@ -86,7 +75,7 @@ async def test_an_outage_is_a_breach_fires_the_burn_alert_and_both_sources_agree
         async def probes_seen() -> bool:
             return (await in_prometheus('tenant_exporter_probes_total{service="cache"}') or 0) >= 5
 
-        await wait_until(probes_seen, "five scraped probes of the cache")
+        await eventually(probes_seen, "five scraped probes of the cache")
         cache.close()
         await cache.wait_closed()
 
@@ -95,21 +84,21 @@ async def test_an_outage_is_a_breach_fires_the_burn_alert_and_both_sources_agree
             return [True] == [b["ongoing"] for b in body["services"]["cache"]["breaches"]] and \
                 body["services"]["cache"]["downtime_minutes"] >= 6 * INTERVAL / 60
 
-        await wait_until(breach_ongoing, "an ongoing breach of at least six failed probes")
+        await eventually(breach_ongoing, "an ongoing breach of at least six failed probes")
 
         async def page_fires() -> Any:
             alerts = (await asyncio.to_thread(prometheus.api, "/api/v1/alerts") or {}).get("data", {}).get("alerts", [])
             return [a["labels"] for a in alerts if a["state"] == "firing"
                     and a["labels"]["alertname"] == "CacheAvailabilityBudgetBurn" and a["labels"]["tier"] == "page-1h"]
 
-        [labels] = await wait_until(page_fires, "the page-1h burn-rate alert firing in Prometheus")
+        [labels] = await eventually(page_fires, "the page-1h burn-rate alert firing in Prometheus")
         cache = await asyncio.start_server(hang_up, "127.0.0.1", cache_port)
         try:
             async def breach_ended() -> bool:
                 body = await sla("?details=true")
                 return [False] == [b["ongoing"] for b in body["services"]["cache"]["breaches"]]
 
-            await wait_until(breach_ended, "the breach ending")
+            await eventually(breach_ended, "the breach ending")
             ours = await sla()
             downtime = ours["services"]["cache"]["downtime_minutes"]
 
@@ -117,7 +106,7 @@ async def test_an_outage_is_a_breach_fires_the_burn_alert_and_both_sources_agree
                 return (await in_prometheus('tenant_exporter_probe_downtime_seconds_total{service="cache"}') or 0) \
                     >= downtime * 60
 
-            await wait_until(scraped_the_end, "Prometheus scraping the whole outage")
+            await eventually(scraped_the_end, "Prometheus scraping the whole outage")
             ours, theirs = await sla(), await sla("?source=prometheus")
         finally:
             cache.close()

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import yaml
 
 from tests.alertmanager_process import AlertmanagerProcess
 from tests.chromium import Chromium
-from tests.helpers import ROOT, make_config_dir
+from tests.helpers import ROOT, eventually, make_config_dir
 from tests.prometheus_process import PrometheusProcess
 from tests.service_process import ServiceProcess, free_port
-from tests.sla_helpers import TcpEndpoint, live_monitoring
+from tests.sla_helpers import live_monitoring
+from tests.tcp_endpoint import TcpEndpoint
 from tests.test_e2e_alerting import keep_sending
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -75,28 +74,9 @@ def fast_rules(rules: Path) -> None:
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, deadline: float = 60.0) -> Any:
-    loop = asyncio.get_running_loop()
-    end, last = loop.time() + deadline, None
-    while loop.time() < end:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{what}: never happened (last: {last!r})")
-
-
 def panel_exprs() -> list[tuple[str, str, str]]:
     return [(path.name, panel["title"], target["expr"]) for path in DASHBOARDS
             for panel in json.loads(path.read_text())["panels"] for target in panel["targets"]]
-
-
-@pytest.fixture
-async def cache() -> AsyncIterator[TcpEndpoint]:
-    endpoint = TcpEndpoint()
-    await endpoint.up()
-    yield endpoint
-    await endpoint.down()
 
 
 async def test_an_outage_is_seen_by_the_whole_stack(tmp_path: Path, cache: TcpEndpoint) -> None:

@@ -21,7 +21,7 @@ from exporter.service_config import ServiceConfig, SlaTarget
 from tests.conftest import ServiceFactory
 from tests.helpers import TWO_TENANTS, FakeClock, make_config_dir
 from tests.service_process import free_port
-from tests.sla_helpers import hang_up
+from tests.tcp_endpoint import hang_up
 
 TARGET = SlaTarget("99.9%", Decimal("0.999"))
 

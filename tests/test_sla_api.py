@@ -3,7 +3,6 @@ breach details, restarts, month ends (February 2028, December to January), bad i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,21 +11,14 @@ import pytest
 from exporter import keys
 from tests.conftest import ServiceFactory
 from tests.metrics_helpers import value
-from tests.sla_helpers import INTERVAL, TcpEndpoint, rounds, sla_config
+from tests.sla_helpers import INTERVAL, rounds, sla_config
+from tests.tcp_endpoint import TcpEndpoint
 
 SEED_FIELDS = ["services", "overall_uptime", "month_to_date_compliance", "breaches_this_month"]
 
 
 def ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp()
-
-
-@pytest.fixture
-async def cache() -> AsyncIterator[TcpEndpoint]:
-    endpoint = TcpEndpoint()
-    await endpoint.up()
-    yield endpoint
-    await endpoint.down()
 
 
 async def get_sla(service, query: str = "") -> dict:

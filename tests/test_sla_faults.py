@@ -3,7 +3,6 @@ batch held meanwhile is written once PostgreSQL returns (a private server, stopp
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,21 +10,14 @@ import pytest
 from exporter import keys
 from tests.conftest import ServiceFactory
 from tests.pg_instance import PgInstance
-from tests.sla_helpers import TcpEndpoint, rounds, sla_config
+from tests.sla_helpers import rounds, sla_config
+from tests.tcp_endpoint import TcpEndpoint
 
 
 @pytest.fixture
 def database_url(private_pg: PgInstance) -> str:
     """These tests run on their own PostgreSQL server, which they stop and start."""
     return private_pg.url
-
-
-@pytest.fixture
-async def cache() -> AsyncIterator[TcpEndpoint]:
-    endpoint = TcpEndpoint()
-    await endpoint.up()
-    yield endpoint
-    await endpoint.down()
 
 
 async def test_during_a_database_outage_the_page_answers_and_no_result_is_lost(

@@ -4,7 +4,6 @@ breaches and in-process alerts, incidents, 90 days of uptime, and answers while 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,21 +14,14 @@ from aiohttp import web
 from exporter import keys
 from tests.conftest import Service, ServiceFactory
 from tests.monitoring import tick
-from tests.sla_helpers import INTERVAL, TcpEndpoint, rounds, sla_config
+from tests.sla_helpers import INTERVAL, rounds, sla_config
+from tests.tcp_endpoint import TcpEndpoint
 
 COMPONENT_FIELDS = ["id", "name", "status", "created_at", "updated_at", "position", "description", "showcase",
                     "start_date", "group_id", "page_id", "group", "only_show_if_degraded", "uptime_days",
                     "uptime_month_to_date", "sla_target"]
 INCIDENT_FIELDS = ["id", "name", "status", "impact", "created_at", "updated_at", "started_at", "resolved_at",
                    "shortlink", "components", "incident_updates"]
-
-
-@pytest.fixture
-async def cache() -> AsyncIterator[TcpEndpoint]:
-    endpoint = TcpEndpoint()
-    await endpoint.up()
-    yield endpoint
-    await endpoint.down()
 
 
 async def status(service: Service) -> dict[str, Any]:

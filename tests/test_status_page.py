@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from exporter.badges import badge, percent
 from tests.conftest import Service, ServiceFactory
-from tests.sla_helpers import TcpEndpoint, rounds, sla_config
+from tests.sla_helpers import rounds, sla_config
+from tests.tcp_endpoint import TcpEndpoint
 
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-@pytest.fixture
-async def cache() -> AsyncIterator[TcpEndpoint]:
-    endpoint = TcpEndpoint()
-    await endpoint.up()
-    yield endpoint
-    await endpoint.down()
 
 
 async def badge_of(service: Service, name: str) -> tuple[str, dict[str, str]]:
