@@ -3,13 +3,13 @@
     .venv/bin/python bench/throughput.py [--rounds 5] [--seconds 10] [--connections 50] [--variants ...]
 
 Variants (all pinned to one core, wrk pinned to the other, rounds interleaved):
-  service          every middleware on: telemetry, problems, auth, quota (the tenant's rate is far
+  service          the whole request pipeline: telemetry, problems, auth, quota (the tenant's rate is far
                    above the load, so nothing is throttled)
   no-telemetry     the same with METRICS_ENABLED=false (what request telemetry costs)
   bare             bench/bare_app.py: aiohttp, one route, the same response body, on the same
                    event loop as the service (uvloop)
   bare+headers     the same plus the service's six extra response headers (fixed values)
-  bare+headers+3mw the same behind three middlewares that only call the handler: what is left
+  bare+headers+mw  the same behind one middleware that only calls the handler: what is left
                    between this and `service` is the service's own code per request
   fastapi          bench/fastapi_app.py: FastAPI + prometheus-fastapi-instrumentator on uvicorn with
                    uvloop and httptools, the same body behind the same SHA-256 token check (its
@@ -37,8 +37,8 @@ wrk.method = "GET"
 for k, v in pairs(({headers})) do wrk.headers[k] = v end
 function delay() return {delay} end
 """
-VARIANTS = ("service", "no-telemetry", "bare+headers+3mw", "bare+headers", "bare", "fastapi")
-BARE_FLAGS = {"bare": [], "bare+headers": ["--headers"], "bare+headers+3mw": ["--headers", "--middlewares", "3"]}
+VARIANTS = ("service", "no-telemetry", "bare+headers+mw", "bare+headers", "bare", "fastapi")
+BARE_FLAGS = {"bare": [], "bare+headers": ["--headers"], "bare+headers+mw": ["--headers", "--middlewares", "1"]}
 FASTAPI_VENV = ROOT / "bench" / ".venv-fastapi"
 
 

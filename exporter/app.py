@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import platform
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -24,11 +23,10 @@ from exporter.active_users import ActiveUsers
 from exporter.am_webhook import NotificationLog
 from exporter.api import admin, alertmanager, audit, docs, monitoring, ofrep, status, tenant, testing
 from exporter.api import sla as sla_api
-from exporter.api.access import access_middleware
-from exporter.api.cors import cors_middleware
+from exporter.api.cors import Cors
 from exporter.api.json import BodyCache, LatestBody
 from exporter.api.openapi import build_spec
-from exporter.api.problems import problems_middleware
+from exporter.api.pipeline import request_pipeline
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigHolder, load_config
 from exporter.custom_metrics import CustomMetrics
@@ -37,7 +35,7 @@ from exporter.probes import ProbeCollector
 from exporter.settings import Settings
 from exporter.store import Store
 from exporter.system import SystemCollector
-from exporter.telemetry import HttpMetrics, telemetry_middleware
+from exporter.telemetry import HttpMetrics
 from exporter.usage_metrics import UsageCollector
 
 log = logging.getLogger(__name__)
@@ -62,13 +60,10 @@ def create_app(
     clock = clock if clock is not None else SystemClock()
     config = config if config is not None else load_config(settings)
 
-    middlewares: list[Any] = [problems_middleware, access_middleware]
-    if settings.cors_origins:
-        middlewares.insert(0, cors_middleware(settings.cors_origins))
-    if settings.metrics_enabled:
-        http_metrics = HttpMetrics(registry, max_series=settings.metrics_max_series)
-        middlewares.insert(0, telemetry_middleware(http_metrics, settings.metrics_exclude_paths))
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    http_metrics = HttpMetrics(registry, max_series=settings.metrics_max_series) if settings.metrics_enabled else None
+    cors = Cors(settings.cors_origins) if settings.cors_origins else None
+    app.middlewares.append(request_pipeline(app, http_metrics, exclude=settings.metrics_exclude_paths, cors=cors))
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.REGISTRY] = registry

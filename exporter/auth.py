@@ -1,4 +1,5 @@
-"""Bearer API keys -> Principal(tenant, role); the auth middleware; ``requires()`` for handlers.
+"""Bearer API keys -> Principal(tenant, role): ``authenticate`` for the request pipeline, ``requires()``
+for handlers.
 
 Active keys live in memory (``KeyRing``), indexed by SHA-256 of the token, and are refreshed
 from the store in the background, so checking a token costs one hash and a dict lookup. A
@@ -104,13 +105,20 @@ class KeyRing:
         self._by_hash = {h: r for h, r in self._by_hash.items() if r.id != key_id}
         self._by_token = {t: r for t, r in self._by_token.items() if r.id != key_id}
 
-    async def lookup(self, token: str) -> ApiKeyRecord | None:
-        # Tokens already verified since the last refresh skip the checksum and the hash. A dict
-        # compares a key's string only after its (randomised) hash matched, so this leaks no
-        # timing an attacker could use; the first check of every token goes through the digest.
+    def known(self, token: str) -> ApiKeyRecord | None:
+        """The key of a token already verified since the last refresh (and still active), else None.
+
+        A dict compares a key's string only after its (randomised) hash matched, so this leaks no
+        timing an attacker could use; the first check of every token goes through the digest.
+        """
         record = self._by_token.get(token)
         if record is not None:
             self._used.add(record.id)
+        return record
+
+    async def lookup(self, token: str) -> ApiKeyRecord | None:
+        record = self.known(token)
+        if record is not None:
             return record
         if not tokens.well_formed(token):
             return None
@@ -164,11 +172,13 @@ def principal_for(record: ApiKeyRecord, catalog: Catalog, requested_tenant: str 
 
 
 def bearer_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    header = request.headers.get("Authorization")
+    if header is None:
         return None
-    return value.strip()
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
 
 
 def challenge(error: str | None = None) -> dict[str, str]:
@@ -176,20 +186,58 @@ def challenge(error: str | None = None) -> dict[str, str]:
     return {"WWW-Authenticate": value}
 
 
-async def authenticate(request: web.Request, keyring: KeyRing, catalog: Catalog) -> Principal:
-    """Check the bearer token of ``request``; store the Principal and Tenant on it."""
-    token = bearer_token(request)
-    if token is None:
-        raise Unauthorized("an API key is required: send `Authorization: Bearer <token>`", headers=challenge())
-    record = await keyring.lookup(token)
-    if record is None:
-        raise Unauthorized(
-            "the API key is invalid or revoked", headers=challenge("invalid_token"), slug="invalid-token"
-        )
-    principal, tenant = principal_for(record, catalog, request.headers.get("X-Tenant-ID"))
-    request[PRINCIPAL] = principal
-    request[TENANT] = tenant
-    return principal
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a token and an ``X-Tenant-ID`` resolved to, under one key record and one catalog."""
+
+    record: ApiKeyRecord
+    catalog: Catalog
+    principal: Principal
+    tenant: Tenant
+
+
+class Authenticator:
+    """Bearer tokens -> (Principal, Tenant), stored on the request.
+
+    ``known`` answers without an await for a token verified before, as long as its key is still
+    in the key ring unchanged and the catalog is the same object (a reload makes a new one);
+    ``authenticate`` does the whole check and remembers the answer (at most ``max_entries``).
+    """
+
+    def __init__(self, keyring: KeyRing, *, max_entries: int = 10_000) -> None:
+        self._keyring = keyring
+        self._resolved: dict[tuple[str, str | None], Resolved] = {}
+        self._max = max_entries
+
+    def known(self, request: web.Request, catalog: Catalog) -> Resolved | None:
+        token = bearer_token(request)
+        if token is None:
+            return None
+        hit = self._resolved.get((token, request.headers.get("X-Tenant-ID")))
+        if hit is None or hit.catalog is not catalog or self._keyring.known(token) is not hit.record:
+            return None
+        request[PRINCIPAL] = hit.principal
+        request[TENANT] = hit.tenant
+        return hit
+
+    async def authenticate(self, request: web.Request, catalog: Catalog) -> Resolved:
+        """Check the bearer token of ``request``: 401 without a valid one, 403/404 for a tenant it may not use."""
+        token = bearer_token(request)
+        if token is None:
+            raise Unauthorized("an API key is required: send `Authorization: Bearer <token>`", headers=challenge())
+        record = await self._keyring.lookup(token)
+        if record is None:
+            raise Unauthorized(
+                "the API key is invalid or revoked", headers=challenge("invalid_token"), slug="invalid-token"
+            )
+        requested = request.headers.get("X-Tenant-ID")
+        principal, tenant = principal_for(record, catalog, requested)
+        request[PRINCIPAL] = principal
+        request[TENANT] = tenant
+        if len(self._resolved) >= self._max:
+            self._resolved.clear()
+        hit = self._resolved[(token, requested)] = Resolved(record, catalog, principal, tenant)
+        return hit
 
 
 def authorize(principal: Principal, allowed: frozenset[str]) -> None:

@@ -13,6 +13,7 @@ from exporter.alerting import AlertEngine
 from exporter.am_alerts import AlertForwarder
 from exporter.am_silences import SilenceSync
 from exporter.am_webhook import NotificationLog
+from exporter.api.access import Access
 from exporter.api.json import BodyCache, LatestBody
 from exporter.audit_recorder import AuditLog, AuthFailureSampler
 from exporter.audit_retention import AuditMaintenance
@@ -39,6 +40,7 @@ STORE: Final = web.AppKey("store", Store)
 KEYRING: Final = web.AppKey("keyring", KeyRing)
 USAGE: Final = web.AppKey("usage", UsageTracker)
 QUOTA: Final = web.AppKey("quota", QuotaEnforcer)
+ACCESS: Final = web.AppKey("access", Access)  # the request pipeline's auth, quota and role step
 SYSTEM: Final = web.AppKey("system", SystemCollector)
 USAGE_METRICS: Final = web.AppKey("usage_metrics", UsageCollector)
 RENDERER: Final = web.AppKey("renderer", MetricsRenderer)

@@ -23,11 +23,12 @@ from exporter.alerting import AlertEngine
 from exporter.alertmanager import AlertmanagerClient
 from exporter.am_alerts import AlertForwarder
 from exporter.am_silences import SilenceSync
+from exporter.api.access import Access
 from exporter.audit import Actor
 from exporter.audit_actions import config_reload
 from exporter.audit_recorder import AuditLog, AuthFailureSampler
 from exporter.audit_retention import AuditMaintenance
-from exporter.auth import KeyRing
+from exporter.auth import Authenticator, KeyRing
 from exporter.custom_metrics_audit import SubmissionDigest
 from exporter.errors import StoreError
 from exporter.exposition import metrics_handler
@@ -188,6 +189,7 @@ async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.KEYRING] = keyring
     app[keys.USAGE] = usage
     app[keys.QUOTA] = QuotaEnforcer(usage, clock)
+    app[keys.ACCESS] = Access(Authenticator(keyring), app[keys.QUOTA], app[keys.CONFIG], app[keys.ACTIVE_USERS])
     app[keys.USAGE_METRICS].refresh(app[keys.CONFIG].current.catalog, usage)
     async with running(("usage-flush", _housekeeping(app))):
         yield

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from exporter.catalog import API_CALLS, RateLimit, Tenant
-from exporter.clock import Clock
+from exporter.clock import Clock, Month
 from exporter.errors import TooManyRequests
 from exporter.usage import UsageTracker
 
@@ -45,12 +45,26 @@ class PolicyState:
     reset: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """What admitting a request of one tenant needs besides the counts, built once per tenant
+    object (a config reload makes new ones) and calendar month."""
+
+    tenant: Tenant
+    month: Month
+    quota: int
+    hard: bool
+    bucket: TokenBucket
+    burst_window: int
+    policy: str  # the RateLimit-Policy value
+
+
 class QuotaEnforcer:
     def __init__(self, usage: UsageTracker, clock: Clock) -> None:
         self._usage = usage
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
-        self._policies: dict[tuple[str, int, int, int], str] = {}
+        self._terms: dict[str, _Terms] = {}
 
     def _bucket(self, tenant_id: str, rate: RateLimit) -> TokenBucket:
         bucket = self._buckets.get(tenant_id)
@@ -59,50 +73,54 @@ class QuotaEnforcer:
             self._buckets[tenant_id] = bucket
         return bucket
 
+    def _terms_for(self, tenant: Tenant, now: float) -> _Terms:
+        terms = self._terms.get(tenant.id)
+        if terms is not None and terms.tenant is tenant and terms.month.start <= now < terms.month.end:
+            return terms
+        month = self._usage.month(now)  # also starts the tracker's new month
+        limit = tenant.limits[API_CALLS.name]
+        quota = int(limit.value)
+        bucket = self._bucket(tenant.id, tenant.rate_limit)
+        burst_window = max(1, math.ceil(bucket.capacity / bucket.rate))
+        policy = f'"monthly";q={quota};w={int(month.end - month.start)}, "burst";q={bucket.capacity};w={burst_window}'
+        terms = self._terms[tenant.id] = _Terms(tenant, month, quota, not limit.soft, bucket, burst_window, policy)
+        return terms
+
     def admit(self, tenant: Tenant) -> dict[str, str]:
         """Count one request for ``tenant`` or raise 429; return the RateLimit headers to send."""
         now = self._clock.now()
-        month = self._usage.month(now)
-        month_window = int(month.end - month.start)
+        terms = self._terms_for(tenant, now)
+        month, quota, bucket = terms.month, terms.quota, terms.bucket
         month_reset = max(1, math.ceil(month.end - now))
-        limit = tenant.limits[API_CALLS.name]
-        quota = int(limit.value)
         used = self._usage.api_calls(tenant.id, month.key)
-        if not limit.soft and used >= quota:
-            monthly = PolicyState("monthly", quota, month_window, 0, month_reset)
+        if terms.hard and used >= quota:
+            monthly = PolicyState("monthly", quota, int(month.end - month.start), 0, month_reset)
             raise _refusal(
                 "quota-exceeded", monthly, [monthly], tenant,
                 f"the monthly quota of {quota} API calls is used up; it resets at the start of next month (UTC)",
             )
-
-        bucket = self._bucket(tenant.id, tenant.rate_limit)
-        burst_window = max(1, math.ceil(bucket.capacity / bucket.rate))
         if not bucket.take(self._clock.monotonic()):
             wait = bucket.seconds_until(1.0)
-            burst = PolicyState("burst", bucket.capacity, burst_window, 0, wait)
-            monthly = PolicyState("monthly", quota, month_window, max(0, quota - used), month_reset)
+            burst = PolicyState("burst", bucket.capacity, terms.burst_window, 0, wait)
+            monthly = PolicyState("monthly", quota, int(month.end - month.start), max(0, quota - used), month_reset)
             raise _refusal("rate-limited", burst, [monthly, burst], tenant,
                            f"more than {tenant.rate_limit.requests_per_second:g} requests per second "
                            f"(burst {bucket.capacity}); retry in {wait} s")
 
         self._usage.count(tenant.id, month.key)
-        # the hot path: no objects beyond the header dict and its strings
-        policy_key = (tenant.id, quota, month_window, bucket.capacity)
-        policy = self._policies.get(policy_key)
-        if policy is None:
-            policy = self._policies[policy_key] = (
-                f'"monthly";q={quota};w={month_window}, "burst";q={bucket.capacity};w={burst_window}'
-            )
-        month_left = max(0, quota - used - 1)
+        month_left = quota - used - 1 if used < quota else 0
         burst_left = int(bucket.tokens)
-        burst_reset = bucket.seconds_until(float(bucket.capacity))
-        burst_lowest = (burst_left, -burst_reset) < (month_left, -month_reset)
+        burst_reset = bucket.seconds_until(bucket.capacity)
+        if (burst_left, -burst_reset) < (month_left, -month_reset):  # the draft's pick: the lowest remaining
+            limit, remaining, reset = bucket.capacity, burst_left, burst_reset
+        else:
+            limit, remaining, reset = quota, month_left, month_reset
         return {
-            "RateLimit-Policy": policy,
+            "RateLimit-Policy": terms.policy,
             "RateLimit": f'"monthly";r={month_left};t={month_reset}, "burst";r={burst_left};t={burst_reset}',
-            "RateLimit-Limit": str(bucket.capacity if burst_lowest else quota),
-            "RateLimit-Remaining": str(burst_left if burst_lowest else month_left),
-            "RateLimit-Reset": str(burst_reset if burst_lowest else month_reset),
+            "RateLimit-Limit": str(limit),
+            "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": str(reset),
         }
 
 

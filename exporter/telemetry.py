@@ -1,4 +1,5 @@
-"""Request telemetry: RED metrics recorded by the outermost middleware.
+"""Request telemetry: RED metrics, recorded by the first and last step of the request pipeline
+(``api/pipeline.py``), so they see the status the client gets.
 
 Labels are bounded by construction: ``route`` is the aiohttp route template (one value for
 every unmatched path), ``method`` is one of the standard methods or ``_OTHER``, ``tenant``
@@ -10,16 +11,12 @@ hard cap on label sets; past it, new sets collapse into ``__overflow__`` and
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Collection
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from exporter.auth import TENANT, Handler
 from exporter.loop_metrics import LoopCounter, LoopHistogram, OverflowCollector
 
 log = logging.getLogger(__name__)
@@ -72,11 +69,24 @@ class HttpMetrics:
 
     def observe(self, method: str, route: str, status: int, tenant: str, seconds: float,
                 request_bytes: int, response_bytes: int) -> None:
+        if method not in METHODS:
+            method = OTHER_METHOD
         self.requests.inc((method, route, str(status), tenant))
         key = (method, route)
         self.duration.observe(key, seconds)
         self.request_size.observe(key, request_bytes)
         self.response_size.observe(key, response_bytes)
+
+    def record(self, request: web.Request, route: str, status: int, tenant: str, seconds: float,
+               response: web.StreamResponse | None) -> None:
+        """Count one answered request; never raises (a failure is counted and logged instead)."""
+        try:
+            self.active -= 1
+            self.observe(request.method, route, status, tenant, seconds, request.content_length or 0,
+                         response_bytes(response))
+        except Exception:  # instrumentation must never break a response
+            self.errors.inc()
+            log.exception("request instrumentation failed")
 
     def series_count(self) -> int:
         return len(self.requests.counts) + len(self.duration.series)
@@ -91,7 +101,7 @@ def route_of(request: web.Request) -> str:
     return UNMATCHED if resource is None else resource.canonical
 
 
-def _response_bytes(response: web.StreamResponse | None) -> int:
+def response_bytes(response: web.StreamResponse | None) -> int:
     if response is None:
         return 0
     if response.prepared:
@@ -99,40 +109,7 @@ def _response_bytes(response: web.StreamResponse | None) -> int:
     return response.content_length or 0
 
 
-def telemetry_middleware(metrics: HttpMetrics, exclude: Collection[str] = ("/metrics",)) -> Any:
-    excluded = frozenset(exclude)
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route = route_of(request)
-        if route in excluded or request.path in excluded:
-            return await handler(request)
-        start = time.perf_counter()
-        status = 500
-        response: web.StreamResponse | None = None
-        metrics.active += 1
-        try:
-            response = await handler(request)
-            status = response.status
-            transport = request.transport
-            if transport is None or transport.is_closing():
-                status = CLIENT_CLOSED  # the client went away; nobody will read this answer
-            return response
-        except web.HTTPException as e:
-            status = e.status
-            raise
-        except asyncio.CancelledError:
-            status = CLIENT_CLOSED
-            raise
-        finally:
-            try:
-                metrics.active -= 1
-                method = request.method if request.method in METHODS else OTHER_METHOD
-                tenant = request[TENANT].id if TENANT in request else NO_TENANT
-                metrics.observe(method, route, status, tenant, time.perf_counter() - start,
-                                request.content_length or 0, _response_bytes(response))
-            except Exception:  # instrumentation must never break a response
-                metrics.errors.inc()
-                log.exception("request instrumentation failed")
-
-    return middleware
+def answered_status(request: web.Request, response: web.StreamResponse) -> int:
+    """The response's status, or 499 when the client has gone and nobody will read the answer."""
+    transport = request.transport
+    return CLIENT_CLOSED if transport is None or transport.is_closing() else response.status

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import yaml
 from yarl import URL
 
 from exporter import tokens
@@ -82,6 +83,23 @@ async def test_a_revoked_key_stops_working(service: Service) -> None:
     await apikeys.revoke_key(service.app[keys.STORE], service.clock, record.id)
     await service.app[keys.KEYRING].refresh()
     assert 401 == (await service.client.get("/api/tenant/config", headers=auth(token))).status
+
+
+async def test_a_token_in_use_follows_a_reload_of_its_tenant(service: Service, config_dir) -> None:
+    """A token already answered for keeps working after a reload and answers with the new plan and
+    the new rate limit at once (nothing is remembered across catalog versions)."""
+    headers = await service.headers("globex")
+    before = await (await service.client.get("/api/tenant/config", headers=headers)).json()
+    tenants = yaml.safe_load((config_dir / "tenants.yml").read_text())
+    globex = next(t for t in tenants["tenants"] if t["id"] == "globex")
+    globex.update(plan="professional", rate_limit={"requests_per_second": 7, "burst": 7})
+    (config_dir / "tenants.yml").write_text(yaml.safe_dump(tenants))
+    assert 200 == (await service.client.post("/-/reload", headers=await service.headers("acme", "operator"))).status
+    resp = await service.client.get("/api/tenant/config", headers=headers)
+    after = await resp.json()
+    assert ("free", "professional") == (before["plan"], after["plan"])
+    assert before["config_version"] != after["config_version"]
+    assert '"burst";q=7;w=1' in resp.headers["RateLimit-Policy"]
 
 
 async def test_viewer_cannot_reload_but_operator_can(service: Service) -> None:

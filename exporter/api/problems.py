@@ -1,8 +1,9 @@
-"""The middleware that turns every error into ``application/problem+json`` (RFC 9457).
+"""Every error as ``application/problem+json`` (RFC 9457), and the request id.
 
-It also gives each request an id (``X-Request-ID``: the caller's, if sane, else a new one).
-A ProblemError or an aiohttp HTTP error becomes its status; a store outage becomes 503 with
-``Retry-After``; anything else is a bug: logged with its traceback, answered with a bare 500.
+The request pipeline (``pipeline.py``) gives each request an id (``X-Request-ID``: the caller's,
+if sane, else a new one) and turns what a handler raises into an answer here: a ProblemError or
+an aiohttp HTTP error becomes its status; a store outage becomes 503 with ``Retry-After``;
+anything else is a bug: logged with its traceback, answered with a bare 500.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any, Final
 from aiohttp import web
 
 from exporter.api.json import encode
-from exporter.auth import Handler
 from exporter.errors import PROBLEM_TYPE_BASE, ProblemError, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -64,30 +64,27 @@ def _from_http_error(request: web.Request, e: web.HTTPException) -> web.Response
     return problem_response(request, e.status, slug, e.reason, detail, headers)
 
 
-@web.middleware
-async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def request_id_for(request: web.Request) -> str:
+    """The caller's ``X-Request-ID`` if it is sane, else a new one."""
     incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if incoming and _SANE_ID.match(incoming) else new_request_id()
-    request[REQUEST_ID] = request_id
-    try:
-        response = await handler(request)
-    except ProblemError as e:
-        response = problem_response(request, e.status, e.slug, e.title, e.detail, e.headers, e.extra)
-    except web.HTTPException as e:
-        if e.status < 400:
-            raise
-        response = _from_http_error(request, e)
-    except StoreUnavailable as e:
-        log.warning("store unavailable during %s %s: %s", request.method, request.path, e)
-        response = problem_response(
+    return incoming if incoming and _SANE_ID.match(incoming) else new_request_id()
+
+
+def problem_for(request: web.Request, error: Exception) -> web.Response | None:
+    """The problem+json answer to an error a handler raised; None for a redirect, which passes on."""
+    if isinstance(error, ProblemError):
+        return problem_response(request, error.status, error.slug, error.title, error.detail, error.headers,
+                                error.extra)
+    if isinstance(error, web.HTTPException):
+        return None if error.status < 400 else _from_http_error(request, error)
+    if isinstance(error, StoreUnavailable):
+        log.warning("store unavailable during %s %s: %s", request.method, request.path, error)
+        return problem_response(
             request, 503, "store-unavailable", "Service Unavailable",
             "the database is unavailable; retry shortly", {"Retry-After": str(STORE_RETRY_AFTER)},
         )
-    except Exception:
-        log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
-        response = problem_response(
-            request, 500, "internal", "Internal Server Error", "an unexpected error occurred; it has been logged"
-        )
-    if not response.prepared:
-        response.headers["X-Request-ID"] = request_id
-    return response
+    log.error("unhandled error in %s %s (request %s)", request.method, request.path, request.get(REQUEST_ID, ""),
+              exc_info=error)
+    return problem_response(
+        request, 500, "internal", "Internal Server Error", "an unexpected error occurred; it has been logged"
+    )

@@ -29,8 +29,9 @@ def _region(region: Region) -> m.RegionOut:
 
 def _cached(request: web.Request, what: str, build: Callable[[], object]) -> web.Response:
     """An answer that depends only on the tenant and the catalog: encoded once per catalog version."""
-    key = (what, request.app[keys.CONFIG].current.catalog.version, request[TENANT].id)
-    return request.app[keys.BODIES].response(key, build)
+    app = request.app
+    key = (what, app[keys.CONFIG].current.catalog.version, request[TENANT].id)
+    return app[keys.BODIES].response(key, build)
 
 
 def _limits(tenant: Tenant) -> dict[str, float | int]:
@@ -43,13 +44,12 @@ def _limits(tenant: Tenant) -> dict[str, float | int]:
 async def get_config(request: web.Request) -> web.Response:
     """The tenant's configuration: plan, enabled features, limits, compliance, region."""
     tenant = request[TENANT]
-    version = request.app[keys.CONFIG].current.catalog.version
     return _cached(request, "config", lambda: m.TenantConfig(
         id=tenant.id, name=tenant.name, region=tenant.region.id, plan=tenant.plan.name,
         features=list(tenant.enabled_features), limits=_limits(tenant),
         compliance_standards=list(tenant.plan.compliance_standards), domain=tenant.domain,
         api_base_url=tenant.region.api_base_url, data_residency=_region(tenant.region),
-        config_version=version,
+        config_version=request.app[keys.CONFIG].current.catalog.version,
     ))
 
 
