@@ -1,12 +1,13 @@
 """Soak: ~70 % of measured capacity for a bounded time, with a Prometheus-like scrape every 15 s.
 
-    .venv/bin/python bench/soak.py [--minutes 10] [--load 0.7] [--connections 20]
+    .venv/bin/python bench/soak.py [--minutes 10] [--load 0.7] [--delay-ms 5]
 
-Measures capacity first (wrk at full speed, 5 s), then paces wrk (a Lua `delay()` per request)
-to the chosen share of it. Every 15 s it scrapes /metrics like Prometheus would and reads, from
-the service's own histogram, the p99 of the last interval; it records RSS (baseline: after the
-warm-up and capacity run). Passes when there are zero unexpected errors (non-2xx or socket
-errors), RSS grows less than 10 % and the p99 of the last minute is within 1.5x of the first.
+Measures capacity first (wrk at full speed, 5 s), then paces wrk (a Lua `delay()` per request,
+with as many connections as it takes) to the chosen share of it. Every 15 s it scrapes /metrics
+like Prometheus would and reads, from the service's own histogram, the p99 of the last interval;
+it records RSS (baseline: after the warm-up and capacity run). Passes when there are zero
+unexpected errors (non-2xx or socket errors), RSS grows less than 10 % and the p99 of the last
+minute is within 1.5x of the first.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--load", type=float, default=0.7)
-    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--delay-ms", type=int, default=5, help="each connection's pause between requests")
     args = parser.parse_args()
     server = Server("soak", {})
     token = server.token()
@@ -80,18 +81,19 @@ def main() -> None:
         capacity = wrk(server.url + ROUTE, seconds=5, connections=50,
                        headers={"Authorization": f"Bearer {token}"}).rps
         target = capacity * args.load
-        delay_ms = max(1, round(args.connections / target * 1000))
+        delay_ms = args.delay_ms
         script = Path(tempfile.mkdtemp()) / "paced.lua"
-        for _ in range(3):  # calibrate: the delay comes on top of each answer's latency (1 ms at least)
-            script.write_text(PACED_LUA % (token, delay_ms))
-            achieved = wrk(server.url + ROUTE, seconds=4, connections=args.connections, script=script).rps
-            if abs(achieved / target - 1) < 0.05:
-                break
-            per_request_ms = args.connections / achieved * 1000  # delay + latency, as measured
-            delay_ms = max(1, round(delay_ms + args.connections / target * 1000 - per_request_ms))
         script.write_text(PACED_LUA % (token, delay_ms))
+        # Each connection sends one request per (delay + latency); wrk's delay is whole
+        # milliseconds, so the load is set by the number of connections, calibrated here.
+        connections = max(1, round(target * (delay_ms + 1) / 1000))
+        for _ in range(4):
+            achieved = wrk(server.url + ROUTE, seconds=4, connections=connections, script=script).rps
+            if abs(achieved / target - 1) < 0.03:
+                break
+            connections = max(1, round(connections * target / achieved))
         seconds = int(args.minutes * 60)
-        load = subprocess.Popen(pinned(LOAD_CPU, ["wrk", "-t1", f"-c{args.connections}", f"-d{seconds}s", "--latency",
+        load = subprocess.Popen(pinned(LOAD_CPU, ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
                                                   "-s", str(script), server.url + ROUTE]),
                                 stdout=subprocess.PIPE, text=True)
         rss_start, text0 = server.rss_bytes(), scrape(server.url)
@@ -120,7 +122,7 @@ def main() -> None:
     growth = (rss_end - rss_start) / rss_start
     rows = [
         ["capacity (wrk, 50 connections)", f"{capacity:,.0f} req/s"],
-        [f"paced load ({args.load:.0%}, {args.connections} connections, {delay_ms} ms delay)",
+        [f"paced load ({args.load:.0%}, {connections} connections, {delay_ms} ms delay)",
          f"{done / (args.minutes * 60):,.0f} req/s ({done / (args.minutes * 60) / capacity:.0%} of capacity), "
          f"{done:,} requests in {args.minutes:g} min"],
         ["unexpected errors (non-2xx, socket errors, 5xx counted by the service)",

@@ -19,7 +19,7 @@ from exporter.durations import parse_duration
 
 STEP_MS = 15_000
 JOB, INSTANCE = "tenant-exporter", "tenant-exporter:8000"
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)  # the issue 3 contract
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)  # the service's
 
 
 @dataclass(frozen=True)
