@@ -1,8 +1,8 @@
 """Distinct principals (API keys) seen recently: the ``active_users`` of the health endpoint.
 
-The access middleware records the key of every authenticated request here, in an ordered dict,
-most recent last, capped at ``max_entries`` (the least recently seen is forgotten first): O(1)
-per request, bounded memory.
+The request pipeline's access step records the key of every authenticated request here, in an
+ordered dict, most recent last, capped at ``max_entries`` (the least recently seen is forgotten
+first): O(1) per request, bounded memory.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Bearer API keys -> Principal(tenant, role): ``authenticate`` for the request pipeline, ``requires()``
-for handlers.
+"""Bearer API keys -> Principal(tenant, role): the ``Authenticator`` the request pipeline asks,
+``requires()`` for handlers.
 
 Active keys live in memory (``KeyRing``), indexed by SHA-256 of the token, and are refreshed
 from the store in the background, so checking a token costs one hash and a dict lookup. A
 well-formed token that is not in memory (a key just made by ``keys create`` in another
-process) is looked up once in the store, single-flight, with a bounded negative cache.
+process) is looked up once in the store, single-flight, with a bounded negative cache. A token
+already checked resolves, with the tenant it acts for, in one more dict lookup (``Authenticator``).
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ async def test_database_outage_degrades_writes_not_reads_and_recovers(private_pg
     finally:
         service.kill()
     log = service.log.read_text()
-    assert "unhandled error" not in log, log[-3000:]  # what the problems middleware logs for a 500
+    assert "unhandled error" not in log, log[-3000:]  # what the pipeline logs for a 500
     assert "usage flush failed" in log  # the outage was seen, and survived
 
 

@@ -1,4 +1,4 @@
-"""/api/monitoring/metrics from the real telemetry middleware's families, and the metric contract the
+"""/api/monitoring/metrics from the real request telemetry's families, and the metric contract the
 signals rely on (names, labels, buckets with edges at both response-time thresholds)."""
 
 from __future__ import annotations
