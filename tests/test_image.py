@@ -1,7 +1,7 @@
 """The Dockerfile, replayed without a container engine (there is none here).
 
-Its COPY lines are staged from the repository's tracked files minus ``.dockerignore`` (what a
-clean checkout hands ``docker build``), its ``pip install .`` runs in a fresh virtual environment
+Its COPY lines are staged from the checkout's files minus ``.dockerignore`` (what a clean
+checkout hands ``docker build``), its ``pip install .`` runs in a fresh virtual environment
 from WORKDIR, and then its ENTRYPOINT + CMD start the service there with its ENV and the compose
 file's environment, as ``docker compose up`` would; its HEALTHCHECK command must pass and the
 key command from the compose file's header must work. What this catches: a file the image needs
@@ -83,10 +83,13 @@ def parse_dockerfile(text: str) -> Dockerfile:
 
 
 def build_context() -> list[str]:
-    """Tracked files that ``.dockerignore`` lets through (paths relative to the repository)."""
+    """The checkout's files (tracked, and new ones git does not ignore) that ``.dockerignore`` lets
+    through, relative to the repository: what ``docker build`` gets from a clean clone plus your
+    uncommitted files."""
     patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
                 if p.strip() and not p.startswith("#")]
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
     files = [f for f in tracked.decode().split("\0") if f]
 
     def ignored(path: str) -> bool:  # a pattern that matches a directory excludes everything under it
@@ -100,7 +103,7 @@ def build_context() -> list[str]:
                     return True
         return False
 
-    return [f for f in files if not ignored(f)]
+    return [f for f in files if not ignored(f) and (ROOT / f).is_file()]
 
 
 def stage(image: Dockerfile, context: list[str], root: Path) -> Path:
