@@ -6,6 +6,9 @@
 2. Export: ``--export-events`` events are written, then a real ``python -m exporter serve``
    streams them over HTTP as CSV and JSON Lines (and ``audit export`` writes CSV to /dev/null)
    while the process's RSS is sampled; a 10% export shows that peak memory does not grow with size.
+   Then ``GET /api/audit-logs/verify`` hashes the whole chain again inside the service. During
+   each HTTP export and the verify, a client sends back-to-back ``GET /-/healthy``: its slowest
+   answer is how long the service's other requests were held.
 
     .venv/bin/python bench/audit_bench.py                      # both parts, both stores
     .venv/bin/python bench/audit_bench.py --skip-export --events 4000
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -134,6 +138,53 @@ class RssSampler:
         self._thread.join()
 
 
+class StallProbe:
+    """Back-to-back ``GET /-/healthy`` while something else runs on the service: the slowest answer
+    is about the longest the service's event loop was held (its requests waited that long)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self.times: list[float] = []
+
+    async def __aenter__(self) -> StallProbe:
+        self._http = aiohttp.ClientSession(self._url)
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            async with self._http.get("/-/healthy") as r:
+                await r.read()
+            self.times.append(time.perf_counter() - start)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._http.close()
+
+    def figures(self) -> dict[str, Any]:
+        ordered = sorted(self.times) or [0.0]
+        return {"healthy_p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 1),
+                "healthy_max_ms": round(ordered[-1] * 1000, 1)}
+
+
+async def http_verify(proc: ServiceProcess, token: str, n: int) -> dict[str, Any]:
+    """``GET /api/audit-logs/verify?tenant=acme``: the whole chain hashed again, inside the service."""
+    start = time.perf_counter()
+    async with StallProbe(proc.url) as probe, aiohttp.ClientSession(
+        proc.url, timeout=aiohttp.ClientTimeout(total=None)
+    ) as http, http.get("/api/audit-logs/verify", params={"tenant": "acme"},
+                        headers={"Authorization": f"Bearer {token}"}) as r:
+        r.raise_for_status()
+        body = await r.json()
+    elapsed = time.perf_counter() - start
+    assert body["ok"], body
+    return {"how": "GET /api/audit-logs/verify?tenant=acme", "rows": n, "mb": None, "seconds": round(elapsed, 1),
+            "rows_per_s": round(n / elapsed), "rss_before_mb": None, "rss_peak_mb": None, **probe.figures()}
+
+
 async def http_export(proc: ServiceProcess, token: str, fmt: str, until: float | None) -> dict[str, Any]:
     assert proc.proc is not None
     sampler = RssSampler(proc.proc.pid)
@@ -141,7 +192,7 @@ async def http_export(proc: ServiceProcess, token: str, fmt: str, until: float |
     size = lines = 0
     start = time.perf_counter()
     timeout = aiohttp.ClientTimeout(total=None)
-    async with aiohttp.ClientSession(proc.url, timeout=timeout) as http, http.get(
+    async with StallProbe(proc.url) as probe, aiohttp.ClientSession(proc.url, timeout=timeout) as http, http.get(
         "/api/audit-logs/export", params=params, headers={"Authorization": f"Bearer {token}"}
     ) as r:
         r.raise_for_status()
@@ -153,7 +204,8 @@ async def http_export(proc: ServiceProcess, token: str, fmt: str, until: float |
     rows = lines - (1 if fmt == "csv" else 0)
     return {"how": f"GET /api/audit-logs/export?format={fmt}", "rows": rows, "mb": round(size / 1e6, 1),
             "seconds": round(elapsed, 1), "rows_per_s": round(rows / elapsed),
-            "rss_before_mb": round(sampler.baseline / 2**20, 1), "rss_peak_mb": round(sampler.peak / 2**20, 1)}
+            "rss_before_mb": round(sampler.baseline / 2**20, 1), "rss_peak_mb": round(sampler.peak / 2**20, 1),
+            **probe.figures()}
 
 
 def cli_export(proc: ServiceProcess) -> dict[str, Any]:
@@ -170,7 +222,7 @@ def cli_export(proc: ServiceProcess) -> dict[str, Any]:
     rows = int(err.decode().split()[1])
     return {"how": "tenant-exporter audit export --format csv", "rows": rows, "mb": None,
             "seconds": round(elapsed, 1), "rows_per_s": round(rows / elapsed), "rss_before_mb": None,
-            "rss_peak_mb": round(sampler.peak / 2**20, 1)}
+            "rss_peak_mb": round(sampler.peak / 2**20, 1), "healthy_p99_ms": None, "healthy_max_ms": None}
 
 
 async def export_bench(url: str, n: int) -> tuple[float, list[dict[str, Any]]]:
@@ -187,6 +239,7 @@ async def export_bench(url: str, n: int) -> tuple[float, list[dict[str, Any]]]:
             await store.close()
             rows = [await http_export(proc, token, "csv", first + n / 10_000)]  # the first 10%
             rows += [await http_export(proc, token, fmt, None) for fmt in ("csv", "jsonl")]
+            rows.append(await http_verify(proc, token, n))
             rows.append(cli_export(proc))
         finally:
             proc.stop()

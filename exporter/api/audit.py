@@ -18,6 +18,7 @@ from exporter.api.json import json_response
 from exporter.api.openapi import operation, param
 from exporter.audit import PLATFORM
 from exporter.auth import PRINCIPAL, TENANT, requires
+from exporter.pacing import Pacer
 
 routes = web.RouteTableDef()
 
@@ -103,7 +104,8 @@ async def export_events(request: web.Request) -> web.Response:
     await auditing.record(request, "audit_log.export", details={"format": fmt, "filters": filters},
                           tenant_id=tenants[0] if tenants and len(tenants) == 1 else PLATFORM)
     name = audit_export.filename(tenants, fmt, request.app[keys.CLOCK].now())
-    return web.Response(body=audit_export.stream(request.app[keys.STORE], flt, fmt), headers={
+    body = audit_export.stream(request.app[keys.STORE], flt, fmt, pacer=Pacer())
+    return web.Response(body=body, headers={
         "Content-Type": audit_export.FORMATS[fmt],
         "Content-Disposition": f'attachment; filename="{name}"',
         "Cache-Control": "no-store",
