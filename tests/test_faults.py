@@ -10,6 +10,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from exporter.audit import to_record
+from exporter.audit_chain import seal
+from exporter.store import open_store
+from tests.audit_helpers import usage_draft
 from tests.helpers import ROOT, make_config_dir
 from tests.pg_instance import PgInstance
 from tests.service_process import ServiceProcess
@@ -116,3 +120,41 @@ async def test_sigterm_lets_in_flight_requests_finish_and_exits_0(workdir: Path)
             assert 6 == (await r.json())["usage"]["api_calls_this_month"]  # 5 before + this one
     finally:
         service.kill()
+
+
+async def test_an_export_cut_by_a_database_outage_fails_visibly(private_pg: PgInstance, workdir: Path) -> None:
+    """PostgreSQL stops while an audit export streams: the client gets a broken transfer (never a
+    file that ends cleanly with rows missing), the service says why in its log and keeps serving."""
+    events = 40_000  # ~25 MB of JSON Lines: more than the socket buffers hold, so the stream is cut midway
+    store = await open_store(private_pg.url)
+    try:
+        t0 = time.time() - events / 1000
+        for first in range(0, events, 5000):
+            await store.append_audit([to_record(usage_draft("acme", i), t0 + i / 1000)
+                                      for i in range(first, min(events, first + 5000))], seal)
+    finally:
+        await store.close()
+    service = ServiceProcess(workdir, {"DATABASE_URL": private_pg.url})
+    admin = service.cli("keys", "create", "--tenant", "acme", "--role", "admin").stdout.strip()
+    service.start()
+    try:
+        received: list[bytes] = []
+
+        async def read_the_rest(r: aiohttp.ClientResponse) -> None:
+            async for chunk in r.content.iter_chunked(1 << 16):
+                received.append(chunk)
+
+        async with aiohttp.ClientSession(service.url, timeout=aiohttp.ClientTimeout(total=60)) as http:
+            auth = {"Authorization": f"Bearer {admin}"}
+            async with http.get("/api/audit-logs/export", params={"format": "jsonl"}, headers=auth) as r:
+                assert 200 == r.status
+                received.append(await r.content.readexactly(1 << 16))
+                await asyncio.to_thread(private_pg.stop)
+                with pytest.raises(aiohttp.ClientPayloadError):
+                    await read_the_rest(r)
+            assert 0 < sum(map(len, received)) < events * 500  # cut midway
+            async with http.get("/api/tenant/config", headers=auth) as r:
+                assert 200 == r.status  # reads from config go on
+    finally:
+        service.kill()
+    assert "audit export aborted" in service.log.read_text()
