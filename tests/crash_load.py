@@ -1,8 +1,9 @@
 """The crash scenario shared by the test suite and ``bench/audit_crash.py``.
 
 50 clients send audited writes (usage reports, each with its own ``X-Request-ID``) to a real
-``python -m exporter serve``; the process gets SIGKILL at a random moment; it is started again.
-Then every request that got a 2xx must have its event in the log, and ``audit verify`` must pass.
+``python -m exporter serve``; the process gets SIGKILL (or, ``graceful``, SIGTERM) at a random
+moment; it is started again. Then every request that got a 2xx must have its event in the log,
+and ``audit verify`` must pass.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import random
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,7 @@ class CrashRound:
     refused: int = 0
     failed: int = 0  # connection reset, no answer: the event may or may not be there
     killed_after: float = 0.0
+    exit_code: int | None = None  # after SIGTERM
 
 
 def prepare(workdir: Path, database_url: str) -> tuple[ServiceProcess, str]:
@@ -42,8 +45,9 @@ def prepare(workdir: Path, database_url: str) -> tuple[ServiceProcess, str]:
 
 
 async def crash_round(proc: ServiceProcess, token: str, *, clients: int = 50, label: str = "r",
-                      kill_window: tuple[float, float] = (0.5, 2.0)) -> CrashRound:
-    """Start the service, load it with ``clients`` writers, SIGKILL it at a random moment."""
+                      kill_window: tuple[float, float] = (0.5, 2.0), graceful: bool = False) -> CrashRound:
+    """Start the service, load it with ``clients`` writers, SIGKILL it (SIGTERM when ``graceful``,
+    then wait for it to exit) at a random moment."""
     proc.start()
     result = CrashRound()
 
@@ -68,9 +72,15 @@ async def crash_round(proc: ServiceProcess, token: str, *, clients: int = 50, la
         tasks = [asyncio.create_task(client(n, http)) for n in range(clients)]
         result.killed_after = random.uniform(*kill_window)
         await asyncio.sleep(result.killed_after)
-        proc.kill()  # SIGKILL: no shutdown, no final commit
+        if graceful:
+            proc.signal(signal.SIGTERM)
+        else:
+            proc.kill()  # SIGKILL: no shutdown, no final commit
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    if graceful:
+        assert proc.proc is not None
+        result.exit_code = await asyncio.to_thread(proc.proc.wait, 30)
     return result
 
 
