@@ -6,13 +6,15 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from tests.compose import BASE, REPLICAS, load
 from tests.helpers import ROOT
 
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+COMPOSE = load(BASE)
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 
 
@@ -31,6 +33,33 @@ def test_compose_runs_the_service_prometheus_alertmanager_and_grafana() -> None:
             if source.startswith("./"):
                 assert (ROOT / source).exists(), (name, source)
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_one_instance_publishes_8000_and_the_replicas_file_scales_on_postgres() -> None:
+    """By default the service is on :8000. With deploy/compose/replicas.yml and a port range, as
+    docs/operations.md says, every replica gets a port of its own and they share one PostgreSQL
+    that the stack starts (healthy first), which Prometheus's DNS discovery finds by service name."""
+    assert ["8000:8000"] == COMPOSE["services"]["tenant-exporter"]["ports"]
+    stack = load(BASE, REPLICAS, env={"TENANT_EXPORTER_PORTS": "8000-8002"})
+    service = stack["services"]["tenant-exporter"]
+    published, target = service["ports"][0].rsplit(":", 1)
+    first, last = (int(p) for p in published.split("-"))
+    assert (["8000-8002:8000"], "8000", 3) == (service["ports"], target, last - first + 1)
+    database = urlsplit(service["environment"]["DATABASE_URL"])
+    assert ("postgresql", "postgres") == (database.scheme, database.hostname)
+    postgres = stack["services"][database.hostname]
+    assert re.search(r":\d+\.\d+$", postgres["image"]), postgres["image"]
+    assert {"postgres": {"condition": "service_healthy"}} == service["depends_on"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    assert "ports" not in postgres  # only on the stack's network
+    assert {"postgres-data", "tenant-exporter-data"} <= set(stack["volumes"])
+    assert service["environment"]["ALERTMANAGER_URL"] == COMPOSE["services"]["tenant-exporter"]["environment"][
+        "ALERTMANAGER_URL"]  # the base file's settings stay
+    scrape = yaml.safe_load((ROOT / "prometheus.yml").read_text())["scrape_configs"]
+    assert any(["tenant-exporter"] == sd["names"] for job in scrape for sd in job.get("dns_sd_configs", []))
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "TENANT_EXPORTER_PORTS=8000-8002 docker compose -f docker-compose.yml -f deploy/compose/replicas.yml" \
+        in operations
 
 
 def test_prometheus_config_passes_promtool_with_the_generated_rules(tmp_path: Path) -> None:

@@ -26,13 +26,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from exporter.settings import Settings
+from tests.compose import BASE, load
 from tests.helpers import ROOT
 from tests.service_process import free_port
 
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+COMPOSE = load(BASE)  # the user's environment sets nothing
 
 
 @dataclass
