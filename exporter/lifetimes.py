@@ -122,9 +122,9 @@ async def monitoring_ctx(app: web.Application) -> AsyncIterator[None]:
     holder.on_reload(lambda config: results.ensure(s.name for s in config.monitoring.services))
     probes = ProbeRunner(lambda: holder.current.monitoring.services,
                          lambda service: build_check(service, settings, session, store),
-                         app[keys.CLOCK], [results.record, app[keys.SLA].record])
+                         app[keys.CLOCK], [results.record, app[keys.SLA].record], at_start=settings.probe_at_start)
     app[keys.PROBES] = probes
-    await engine.tick()  # the window starts now; each probe runs one interval after the start
+    await engine.tick()  # the window starts now
     async with running(("alert-evaluator", engine.run_forever()), ("probes", probes.run_forever())):
         yield
 

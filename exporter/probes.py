@@ -2,7 +2,11 @@
 
 Every service of monitoring.yml (``services:``; ``api`` and ``database`` built in) is probed
 every ``interval`` with its ``timeout`` (what a probe does: ``probe_checks.py``). A result
-stands for the ``interval`` before it (its *weight*): that is how uptime is time-weighted. Each
+stands for the ``interval`` before it (its *weight*): that is how uptime is time-weighted.
+A service is also probed once as soon as it is known (at start, or added by a reload), so health
+and the status page show its state at once rather than after a whole interval; that result
+stands for no time (weight 0), and until the service's timeout it retries a service that does not
+answer yet (the service's own listener opens only after start-up). Each
 result is exported here (the latest as ``tenant_exporter_probe_success`` and
 ``..._probe_duration_seconds``, totals as counters) and handed to the SLA tracker, which
 persists it in batches. The ``uptime`` signal averages ``tenant_exporter_probe_success{service="api"}``.
@@ -28,6 +32,8 @@ from exporter.probe_checks import Check
 from exporter.service_config import ServiceConfig
 
 log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 0.1  # between the attempts of a service's first probe
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +120,9 @@ class ProbeRunner:
     """Probes every configured service on its own schedule; a reload changes the set at the next wake."""
 
     def __init__(self, services: Callable[[], Sequence[ServiceConfig]], make_check: Callable[[ServiceConfig], Check],
-                 clock: Clock, sinks: Sequence[ResultSink]) -> None:
+                 clock: Clock, sinks: Sequence[ResultSink], *, at_start: bool = True) -> None:
         self._services = services
+        self._at_start = at_start
         self._make_check = make_check
         self._clock = clock
         self._sinks = list(sinks)
@@ -131,25 +138,40 @@ class ProbeRunner:
         self._checks = current
         return current
 
-    async def probe(self, service: ServiceConfig, check: Check) -> ProbeResult:
-        """One probe within the service's timeout; any failure is a result, never an exception."""
+    async def probe(self, service: ServiceConfig, check: Check, *, first: bool = False) -> ProbeResult:
+        """One probe within the service's timeout; any failure is a result, never an exception.
+
+        ``first``: the probe when the service becomes known: weight 0, and a failure is tried
+        again (every 0.1 s) until the timeout runs out, so a service still starting is not down.
+        """
         at = self._clock.now()
         start = time.perf_counter()
-        try:
-            async with asyncio.timeout(service.timeout_ms / 1000):
-                ok, detail = await check.run()
-        except TimeoutError:
-            ok, detail = False, f"no answer within {service.timeout_ms / 1000:g}s"
-        except Exception as e:  # a probe reports every failure, whatever raised it
-            ok, detail = False, f"{type(e).__name__}: {e}".rstrip(": ")
-        duration = time.perf_counter() - start
+        while True:
+            attempt = time.perf_counter()
+            ok, detail = await self._attempt(service, check, service.timeout_ms / 1000 - (attempt - start))
+            left = service.timeout_ms / 1000 - (time.perf_counter() - start)
+            if ok or not first or left <= RETRY_SECONDS:
+                break
+            await asyncio.sleep(RETRY_SECONDS)
+        duration = time.perf_counter() - attempt
         slow = service.degraded_above_ms is not None and duration * 1000 > service.degraded_above_ms
-        result = ProbeResult(service.name, ok, duration, detail, at, service.interval_ms / 1000, ok and slow)
+        weight = 0.0 if first else service.interval_ms / 1000
+        result = ProbeResult(service.name, ok, duration, detail, at, weight, ok and slow)
         if not ok:
             log.warning("probe of %s failed: %s", service.name, detail)
         for sink in self._sinks:
             sink(result)
         return result
+
+    @staticmethod
+    async def _attempt(service: ServiceConfig, check: Check, seconds: float) -> tuple[bool, str]:
+        try:
+            async with asyncio.timeout(seconds):
+                return await check.run()
+        except TimeoutError:
+            return False, f"no answer within {service.timeout_ms / 1000:g}s"
+        except Exception as e:  # a probe reports every failure, whatever raised it
+            return False, f"{type(e).__name__}: {e}".rstrip(": ")
 
     async def run_once(self) -> list[ProbeResult]:
         """Probe every service now, concurrently."""
@@ -157,7 +179,8 @@ class ProbeRunner:
         return list(await asyncio.gather(*(self.probe(service, check) for service, check in checks.values())))
 
     async def run_forever(self) -> None:
-        """Probe each service every interval (fixed cadence), first one interval after the start."""
+        """Probe each service every interval (fixed cadence) from one interval after the start, and
+        once at once when it becomes known (unless ``at_start`` is off)."""
         loop = asyncio.get_running_loop()
         due: dict[str, tuple[ServiceConfig, float]] = {}
         running: dict[str, asyncio.Task[ProbeResult]] = {}
@@ -167,6 +190,9 @@ class ProbeRunner:
                 for name, (service, check) in self._sync().items():
                     scheduled = due.get(name)
                     if scheduled is None or scheduled[0] != service:  # new, or changed by a reload
+                        if scheduled is None and self._at_start:
+                            running[name] = asyncio.create_task(self.probe(service, check, first=True),
+                                                                name=f"probe-{name}-first")
                         due[name] = scheduled = (service, now + service.interval_ms / 1000)
                     if now >= scheduled[1]:
                         if name not in running or running[name].done():  # else the slot is skipped

@@ -60,6 +60,7 @@ class Settings:
     audit_retention_batch: int = 1000
     audit_platform_retention_days: int = 365
     probe_api_url: str | None = None
+    probe_at_start: bool = True  # probe each service once right after start (a result that stands for no time)
     # Alertmanager: where in-process alerts are posted and acknowledgements become silences (None: off)
     alertmanager_url: str | None = None
     alertmanager_resend_interval: float = 60.0
@@ -126,6 +127,7 @@ class Settings:
                 env, "AUDIT_PLATFORM_RETENTION_DAYS", base.audit_platform_retention_days, allow_zero=True
             ),
             "probe_api_url": env.get("PROBE_API_URL") or None,
+            "probe_at_start": _bool(env, "PROBE_AT_START", base.probe_at_start),
             "alertmanager_url": _http_url(env, "ALERTMANAGER_URL"),
             "alertmanager_resend_interval": _float(env, "ALERTMANAGER_RESEND_INTERVAL",
                                                    base.alertmanager_resend_interval),

@@ -116,6 +116,7 @@ async def make_service(
 
     async def start(**overrides: Any) -> Service:
         port = overrides.pop("port", None) or free_port()  # the self-probe calls the port in Settings
+        overrides.setdefault("probe_at_start", False)  # tests probe when they choose (run_once)
         settings = Settings.from_env({}, config_dir=overrides.pop("config_dir", config_dir),
                                      database_url=overrides.pop("database_url", database_url), port=port,
                                      **overrides)

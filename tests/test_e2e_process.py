@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import ROOT, TWO_TENANTS, make_config_dir
+from tests.helpers import ROOT, TWO_TENANTS, eventually, make_config_dir
 from tests.service_process import ServiceProcess
 
 
@@ -113,3 +113,18 @@ async def test_sighup_reloads_and_a_bad_file_keeps_the_old_config(proc: ServiceP
         async with http.get("/api/tenant/config") as r:
             assert (200, "acme") == (r.status, (await r.json())["id"])
     assert 0 == proc.stop()
+
+
+async def test_health_knows_every_service_right_after_start(proc: ServiceProcess) -> None:
+    """The first probes run at start (not one 15 s interval later): within a few seconds of
+    readiness, health has a result for the API (its own listener) and the database, both up."""
+    token = proc.cli("keys", "create", "--tenant", "default-tenant", "--role", "viewer").stdout.strip()
+    proc.start()
+    async with aiohttp.ClientSession(proc.url, headers={"Authorization": f"Bearer {token}"}) as http:
+
+        async def services() -> dict[str, bool | None] | None:
+            async with http.get("/api/monitoring/health") as r:
+                found = {name: s["up"] for name, s in (await r.json())["services"].items()}
+            return found if None not in found.values() else None
+
+        assert {"api": True, "database": True} == await eventually(services, "a first result", deadline=8)

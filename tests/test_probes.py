@@ -19,7 +19,7 @@ from exporter.probe_checks import Check, HttpCheck, TcpCheck
 from exporter.probes import ProbeCollector, ProbeResult, ProbeRunner
 from exporter.service_config import ServiceConfig, SlaTarget
 from tests.conftest import ServiceFactory
-from tests.helpers import TWO_TENANTS, FakeClock, make_config_dir
+from tests.helpers import TWO_TENANTS, FakeClock, eventually, make_config_dir
 from tests.service_process import free_port
 from tests.tcp_endpoint import hang_up
 
@@ -156,6 +156,40 @@ async def test_the_background_schedule_probes_each_service_every_interval() -> N
         server.close()
         await server.wait_closed()
     assert [True, True] == [r.success for r in seen[:2]]
+
+
+async def test_a_new_service_is_probed_at_once_and_given_its_timeout_to_start() -> None:
+    """run_forever probes a service as soon as it knows it (not an interval later), and while the
+    service does not answer yet it tries again until the timeout: one that opens its port 0.3 s
+    after the start is up, not down. That result stands for no time (weight 0)."""
+    port = free_port()
+    seen: list[ProbeResult] = []
+    config = service("cache", "tcp", interval_ms=60_000, timeout_ms=3_000)
+    runner = ProbeRunner(lambda: [config], lambda s: TcpCheck("127.0.0.1", port), FakeClock(), [seen.append])
+    task = asyncio.create_task(runner.run_forever())
+    await asyncio.sleep(0.3)
+    server = await asyncio.start_server(hang_up, "127.0.0.1", port)
+    try:
+        await eventually(lambda: seen, "the first result", deadline=10)
+    finally:
+        task.cancel()
+        server.close()
+        await server.wait_closed()
+    assert [("cache", True, 0.0)] == [(r.service, r.success, r.weight_seconds) for r in seen]
+
+
+async def test_a_first_probe_that_never_gets_an_answer_is_down_after_the_timeout() -> None:
+    """Nothing listens: the first probe retries for its 0.5 s timeout, then records the failure."""
+    seen: list[ProbeResult] = []
+    config = service("cache", "tcp", interval_ms=60_000, timeout_ms=500)
+    runner = ProbeRunner(lambda: [config], lambda s: TcpCheck("127.0.0.1", free_port()), FakeClock(), [seen.append])
+    task = asyncio.create_task(runner.run_forever())
+    try:
+        await eventually(lambda: seen, "the first result", deadline=10)
+    finally:
+        task.cancel()
+    assert [(False, 0.0)] == [(r.success, r.weight_seconds) for r in seen]
+    assert "Connect" in seen[0].detail or "refused" in seen[0].detail, seen[0].detail
 
 
 async def test_a_reload_adds_a_service_to_probe(make_service: ServiceFactory, tmp_path: Path) -> None:
