@@ -180,7 +180,7 @@ class ProbeRunner:
 
     async def run_forever(self) -> None:
         """Probe each service every interval (fixed cadence) from one interval after the start, and
-        once at once when it becomes known (unless ``at_start`` is off)."""
+        once right away when it becomes known (unless ``at_start`` is off)."""
         loop = asyncio.get_running_loop()
         due: dict[str, tuple[ServiceConfig, float]] = {}
         running: dict[str, asyncio.Task[ProbeResult]] = {}
