@@ -8,9 +8,10 @@ Variants (all pinned to one core, wrk pinned to the other, rounds interleaved):
   no-telemetry     the same with METRICS_ENABLED=false (what request telemetry costs)
   bare             bench/bare_app.py: aiohttp, one route, the same response body, on the same
                    event loop as the service (uvloop)
-  bare+headers     the same plus the service's six extra response headers (fixed values)
-  bare+headers+mw  the same behind one middleware that only calls the handler: what is left
-                   between this and `service` is the service's own code per request
+  bare+headers     the same plus the service's six extra response headers (fixed values): what is
+                   left between this and `service` is the service's own code per request
+  bare+headers+mw  the same behind one aiohttp middleware that only calls the handler: what the
+                   service saves by wrapping each route's handler instead (exporter/api/pipeline.py)
   fastapi          bench/fastapi_app.py: FastAPI + prometheus-fastapi-instrumentator on uvicorn with
                    uvloop and httptools, the same body behind the same SHA-256 token check (its
                    packages live only in bench/.venv-fastapi, made on first use)

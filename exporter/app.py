@@ -1,6 +1,6 @@
 """The composition root: ``create_app`` builds the web.Application and is the only place that
-wires parts together: state, middlewares, routes, and which lifetimes (``lifetimes.py``: what
-starts and stops with the app, in ``cleanup_ctx``) run in which order.
+wires parts together: state, the request pipeline and its routes, and which lifetimes
+(``lifetimes.py``: what starts and stops with the app, in ``cleanup_ctx``) run in which order.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from exporter.api import sla as sla_api
 from exporter.api.cors import Cors
 from exporter.api.json import BodyCache, LatestBody
 from exporter.api.openapi import build_spec
-from exporter.api.pipeline import request_pipeline
+from exporter.api.pipeline import Pipeline
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigHolder, load_config
 from exporter.custom_metrics import CustomMetrics
@@ -63,7 +63,8 @@ def create_app(
     app = web.Application(client_max_size=settings.max_body_bytes)
     http_metrics = HttpMetrics(registry, max_series=settings.metrics_max_series) if settings.metrics_enabled else None
     cors = Cors(settings.cors_origins) if settings.cors_origins else None
-    app.middlewares.append(request_pipeline(app, http_metrics, exclude=settings.metrics_exclude_paths, cors=cors))
+    pipeline = app[keys.PIPELINE] = Pipeline(app, lambda: app[keys.ACCESS], http_metrics,
+                                             exclude=settings.metrics_exclude_paths, cors=cors)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.REGISTRY] = registry
@@ -88,19 +89,14 @@ def create_app(
         runtime.tune_process()
         app.on_startup.append(runtime.freeze_heap)
 
-    app.add_routes(admin.routes)
-    app.add_routes(tenant.routes)
-    app.add_routes(ofrep.routes)
-    app.add_routes(audit.routes)
-    app.add_routes(monitoring.routes)
-    app.add_routes(sla_api.routes)
-    app.add_routes(status.routes)
-    app.add_routes(alertmanager.routes)
+    for routes in (admin.routes, tenant.routes, ofrep.routes, audit.routes, monitoring.routes, sla_api.routes,
+                   status.routes, alertmanager.routes, docs.routes):
+        pipeline.add_routes(routes)
     if settings.enable_test_routes:
-        app.add_routes(testing.routes)
+        pipeline.add_routes(testing.routes)
     if settings.metrics_port is None:
-        app.router.add_get("/metrics", metrics_handler(app[keys.RENDERER], settings.metrics_token))
-    app.add_routes(docs.routes)
+        pipeline.add_routes([web.get("/metrics", metrics_handler(app[keys.RENDERER], settings.metrics_token))])
+    pipeline.add_unmatched()  # last: what no route above takes
     app.on_startup.append(_describe)
     return app
 

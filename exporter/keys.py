@@ -15,6 +15,7 @@ from exporter.am_silences import SilenceSync
 from exporter.am_webhook import NotificationLog
 from exporter.api.access import Access
 from exporter.api.json import BodyCache, LatestBody
+from exporter.api.pipeline import Pipeline
 from exporter.audit_recorder import AuditLog, AuthFailureSampler
 from exporter.audit_retention import AuditMaintenance
 from exporter.auth import KeyRing
@@ -41,6 +42,7 @@ KEYRING: Final = web.AppKey("keyring", KeyRing)
 USAGE: Final = web.AppKey("usage", UsageTracker)
 QUOTA: Final = web.AppKey("quota", QuotaEnforcer)
 ACCESS: Final = web.AppKey("access", Access)  # the request pipeline's auth, quota and role step
+PIPELINE: Final = web.AppKey("pipeline", Pipeline)  # routes added after create_app go through it too
 SYSTEM: Final = web.AppKey("system", SystemCollector)
 USAGE_METRICS: Final = web.AppKey("usage_metrics", UsageCollector)
 RENDERER: Final = web.AppKey("renderer", MetricsRenderer)

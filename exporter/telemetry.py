@@ -93,15 +93,6 @@ class HttpMetrics:
         return len(self.requests.counts) + len(self.duration.series)
 
 
-def route_of(request: web.Request) -> str:
-    """The route template (``/api/tenant/feature/{feature_name}``), never the raw path."""
-    try:
-        resource = request.match_info.route.resource
-    except AttributeError:
-        return UNMATCHED
-    return UNMATCHED if resource is None else resource.canonical
-
-
 def response_bytes(response: web.StreamResponse | None) -> int:
     if response is None:
         return 0

@@ -6,8 +6,8 @@ into an immutable ``Snapshot`` stamped with the evaluation time. ``Window.range`
 range selector (``metric{...}[5m]``) exactly as Prometheus 2.42 does: every sample with a
 timestamp in ``[t - range, t]``.
 
-Memory is bounded: a snapshot holds only the named families (whose label sets the telemetry
-middleware caps), and the buffer only the snapshots inside the longest window asked for.
+Memory is bounded: a snapshot holds only the named families (whose label sets the request
+telemetry caps), and the buffer only the snapshots inside the longest window asked for.
 """
 
 from __future__ import annotations

@@ -106,8 +106,7 @@ async def test_exceptions_count_as_500_and_disconnects_as_499(aiohttp_client, da
 
     app = create_app(Settings.from_env({}, config_dir=config_dir, database_url=database_url),
                      registry=CollectorRegistry(), clock=clock)
-    app.router.add_get("/boom", boom)
-    app.router.add_get("/slow", slow)
+    app[keys.PIPELINE].add_routes([web.get("/boom", boom), web.get("/slow", slow)])
     client = await aiohttp_client(app)
     resp = await client.get("/boom")
     assert (500, "application/problem+json") == (resp.status, resp.content_type)

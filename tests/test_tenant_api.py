@@ -171,7 +171,8 @@ async def test_unknown_route_and_wrong_method_are_problem_json(service: Service)
     assert (404, "application/problem+json") == (resp.status, resp.content_type)
     resp = await service.client.delete("/api/tenant/config", headers=await service.headers("acme"))
     assert (405, "application/problem+json") == (resp.status, resp.content_type)
-    assert "GET" in resp.headers["Allow"]
+    assert {"GET", "HEAD"} == {m.strip() for m in resp.headers["Allow"].split(",")}
+    assert resp.headers["X-Request-ID"] == (await resp.json())["request_id"]
 
 
 async def test_cors_preflight_and_headers_for_listed_origins(make_service) -> None:

@@ -99,7 +99,7 @@ async def export_events(request: web.Request) -> web.Response:
     """The matching events as CSV or JSON Lines, oldest first, streamed in constant memory.
 
     The body is an async iterator (sent chunked as it is read from the store), not a response
-    prepared here, so the middlewares still add CORS, RateLimit and X-Request-ID headers.
+    prepared here, so the request pipeline still adds CORS, RateLimit and X-Request-ID headers.
     """
     fmt = audit_export.parse_format(request.query.get("format", "jsonl"))
     tenants = _tenants(request)
