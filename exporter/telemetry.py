@@ -12,6 +12,7 @@ hard cap on label sets; past it, new sets collapse into ``__overflow__`` and
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from typing import Final
 
 from aiohttp import web
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 # 1 and 2.5 ms, where most answers of this service fall (docs/performance.md).
 DURATION_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 SIZE_BUCKETS: Final = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
+DURATION_BOUNDS: Final = tuple(float(b) for b in DURATION_BUCKETS)  # as LoopHistogram keeps them
+SIZE_BOUNDS: Final = tuple(float(b) for b in SIZE_BUCKETS)
 METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 OTHER_METHOD: Final = "_OTHER"
 UNMATCHED: Final = "__unmatched__"
@@ -60,6 +63,7 @@ class HttpMetrics:
             "http_requests_total": self.requests, "http_request_duration_seconds": self.duration,
             "http_request_size_bytes": self.request_size, "http_response_size_bytes": self.response_size,
         }))
+        self._route_states: dict[tuple[str, str], tuple[list[float], list[float], list[float]]] = {}
         self.active = 0
         Gauge("http_requests_in_flight", "HTTP requests being served now.",
               registry=registry).set_function(lambda: self.active)
@@ -74,9 +78,23 @@ class HttpMetrics:
             method = OTHER_METHOD
         self.requests.inc((method, route, str(status), tenant))
         key = (method, route)
-        self.duration.observe(key, seconds)
-        self.request_size.observe(key, request_bytes)
-        self.response_size.observe(key, response_bytes)
+        states = self._route_states.get(key)
+        if states is None:  # a label set seen for the first time, or one that overflowed
+            self.duration.observe(key, seconds)
+            self.request_size.observe(key, request_bytes)
+            self.response_size.observe(key, response_bytes)
+            families = (self.duration.series, self.request_size.series, self.response_size.series)
+            if all(key in series for series in families):
+                self._route_states[key] = (families[0][key], families[1][key], families[2][key])
+            return
+        # the three histograms' own bucket lists for this label set: one lookup instead of three
+        duration, received, sent = states
+        duration[bisect_left(DURATION_BOUNDS, seconds)] += 1
+        duration[-1] += seconds
+        received[bisect_left(SIZE_BOUNDS, request_bytes)] += 1
+        received[-1] += request_bytes
+        sent[bisect_left(SIZE_BOUNDS, response_bytes)] += 1
+        sent[-1] += response_bytes
 
     def record(self, request: web.Request, route: str, status: int, tenant: str, seconds: float,
                response: web.StreamResponse | None) -> None:

@@ -33,15 +33,20 @@ async def scrape(service: Service, **headers: str) -> str:
 async def test_requests_are_counted_by_route_template_status_and_tenant(service: Service) -> None:
     """Labels carry the route template, the status and the catalog tenant (none before auth)."""
     headers = await service.headers("acme")
+    sizes = []
     for name in ("sso", "nope", "ai_orchestration"):
-        await service.client.get(f"/api/tenant/feature/{name}", headers=headers)
+        async with service.client.get(f"/api/tenant/feature/{name}", headers=headers) as r:
+            sizes.append(len(await r.read()))
     await service.client.get("/api/tenant/config")  # 401
     text = await scrape(service)
     assert 3.0 == value(text, "http_requests_total", method="GET", route="/api/tenant/feature/{feature_name}",
                         status="200", tenant="acme")
     assert 1.0 == value(text, "http_requests_total", route="/api/tenant/config", status="401", tenant="none")
-    assert 3.0 == value(text, "http_request_duration_seconds_count", method="GET",
-                        route="/api/tenant/feature/{feature_name}")
+    route = {"method": "GET", "route": "/api/tenant/feature/{feature_name}"}
+    assert (3.0, 3.0, 3.0, 0.0, float(sum(sizes))) == tuple(value(text, name, **route) for name in (
+        "http_request_duration_seconds_count", "http_request_size_bytes_count", "http_response_size_bytes_count",
+        "http_request_size_bytes_sum", "http_response_size_bytes_sum"))
+    assert 3.0 == value(text, "http_response_size_bytes_bucket", le="+Inf", **route)
     assert value(text, "http_requests_total", route="/metrics") is None  # excluded by default
 
 
