@@ -23,6 +23,9 @@ _UNAVAILABLE = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # a connection the outage left mid-query: releasing it to the pool fails with "cannot switch
+    # to state ...; another operation is in progress" (seen when PostgreSQL stops during an export)
+    asyncpg.exceptions.InternalClientError,
 )
 
 
