@@ -117,15 +117,18 @@ async def export_events(request: web.Request) -> web.Response:
 
 
 async def _reporting_failure(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The export's body; if the store fails once the answer has begun, the status (200) is gone,
-    so the connection is cut before the last chunk and the client sees an incomplete transfer."""
+    """The export's body; if reading fails once the answer has begun (the store went away, or a
+    bug), the status (200) is gone, so the connection is cut before the last chunk and the client
+    sees an incomplete transfer. The log says how far it got."""
     sent = 0
     try:
         async for chunk in chunks:
             sent += len(chunk)
             yield chunk
-    except StoreError as e:
-        log.warning("audit export aborted after %d bytes (the client sees a cut transfer): %s", sent, e)
+    except Exception as e:  # re-raised: aiohttp cuts the connection
+        level = logging.WARNING if isinstance(e, StoreError) else logging.ERROR
+        log.log(level, "audit export aborted after %d bytes (the client sees a cut transfer): %s: %s",
+                sent, type(e).__name__, e)
         raise
 
 
