@@ -19,9 +19,11 @@ tamper-evident, not tamper-proof.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,8 @@ from typing import Any
 from exporter.pacing import Pacer
 from exporter.store import AuditRecord, Store, StoredCheckpoint
 from exporter.store.audit_sql import GENESIS_HASH
+
+log = logging.getLogger(__name__)
 
 CHAIN_FORMAT = "tenant-exporter/audit-chain/1"
 VERIFY_BATCH = 1000
@@ -133,12 +137,14 @@ class Verification:
 
 async def verify_chain(
     store: Store, tenant_id: str, *, key: bytes | None = None, checkpoint: StoredCheckpoint | None = None,
-    batch: int = VERIFY_BATCH,
+    batch: int = VERIFY_BATCH, pacer: Pacer | None = None,
 ) -> Verification:
     """Walk a tenant's chain from its anchor to the head read at the start; report the first break.
 
     With ``key``, the anchor and the checkpoint must carry valid signatures. With a checkpoint,
     the chain must still hold the checkpoint's record unchanged (a cut or rewritten tail fails).
+    ``pacer`` (a new one by default) sets how often the walk gives the loop back, and whether it
+    stops early (``Pacer(abandoned=...)``: the walk is logged and ``CancelledError`` raised).
     """
     heads = {h.tenant_id: h for h in await store.audit_heads()}
     head = heads.get(tenant_id)
@@ -161,18 +167,23 @@ async def verify_chain(
         return result(0, Break(head.anchor_seq + 1, "", "the retention anchor's signature is invalid: rows at the "
                                                         "start of the chain were removed outside retention"))
     expected, prev, last_id, checked = head.anchor_seq + 1, head.anchor_hash, "", 0
-    pacer = Pacer()  # a batch takes ~30 ms to hash: the service's requests go on in between
-    while True:
-        rows = await store.audit_chain(tenant_id, after_seq=expected - 1, upto_seq=head.seq, limit=batch)
-        for r in rows:
-            broken = _check(r, expected, prev, checkpoint)
-            if broken is not None:
-                return result(checked, broken)
-            expected, prev, last_id, checked = expected + 1, r.hash, r.id, checked + 1
-            if pacer.due():
-                await pacer.pause()
-        if len(rows) < batch:
-            break
+    pacer = pacer or Pacer()  # a batch takes ~30 ms to hash: the service's requests go on in between
+    try:
+        while True:
+            rows = await store.audit_chain(tenant_id, after_seq=expected - 1, upto_seq=head.seq, limit=batch)
+            for r in rows:
+                broken = _check(r, expected, prev, checkpoint)
+                if broken is not None:
+                    return result(checked, broken)
+                expected, prev, last_id, checked = expected + 1, r.hash, r.id, checked + 1
+                if pacer.due():
+                    await pacer.pause()
+            if len(rows) < batch:
+                break
+    except asyncio.CancelledError as e:
+        log.info("audit verify of tenant %s stopped after %d of %d rows: %s", tenant_id, checked,
+                 head.seq - head.anchor_seq, e.args[0] if e.args else "cancelled")
+        raise
     last = expected - 1
     if last == head.seq and prev != head.hash:
         return result(checked, Break(last, last_id, "the last row's hash does not match the chain head "
@@ -202,11 +213,12 @@ def _check(r: AuditRecord, expected: int, prev: str, checkpoint: StoredCheckpoin
 
 async def verify_tenants(
     store: Store, tenant_ids: Iterable[str] | None, *, key: bytes | None,
-    checkpoints: Mapping[str, StoredCheckpoint] | None = None,
+    checkpoints: Mapping[str, StoredCheckpoint] | None = None, pacer: Pacer | None = None,
 ) -> list[Verification]:
     """Verify the chains of ``tenant_ids`` (every chain when None), each against its checkpoint:
-    the one given, else the last one the service stored."""
+    the one given, else the last one the service stored. ``pacer`` as for ``verify_chain``."""
     if checkpoints is None:  # read before the heads, so no checkpoint is newer than the head walked to
         checkpoints = {c.tenant_id: c for c in await store.audit_checkpoints()}
     ids = list(tenant_ids) if tenant_ids is not None else [h.tenant_id for h in await store.audit_heads()]
-    return [await verify_chain(store, t, key=key, checkpoint=checkpoints.get(t)) for t in ids]
+    pacer = pacer or Pacer()
+    return [await verify_chain(store, t, key=key, checkpoint=checkpoints.get(t), pacer=pacer) for t in ids]

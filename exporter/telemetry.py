@@ -121,5 +121,10 @@ def response_bytes(response: web.StreamResponse | None) -> int:
 
 def answered_status(request: web.Request, response: web.StreamResponse) -> int:
     """The response's status, or 499 when the client has gone and nobody will read the answer."""
+    return CLIENT_CLOSED if client_gone(request) else response.status
+
+
+def client_gone(request: web.Request) -> bool:
+    """The client closed the connection (or it is closing): nobody will read an answer."""
     transport = request.transport
-    return CLIENT_CLOSED if transport is None or transport.is_closing() else response.status
+    return transport is None or transport.is_closing()

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 
 from exporter.audit import to_record
 from exporter.audit_chain import seal
 from exporter.store import open_store
 from tests.audit_helpers import usage_draft
-from tests.helpers import ROOT, make_config_dir
+from tests.helpers import ROOT, eventually, make_config_dir
+from tests.metrics_helpers import value
 from tests.pg_instance import PgInstance
 from tests.service_process import ServiceProcess
 
@@ -158,3 +161,52 @@ async def test_an_export_cut_by_a_database_outage_fails_visibly(private_pg: PgIn
     finally:
         service.kill()
     assert "audit export aborted" in service.log.read_text()
+
+
+async def test_a_verify_stops_when_its_client_goes_away(postgres_url: str, workdir: Path) -> None:
+    """A client that gives up on a verify (a timeout, a closed tab) stops the walk: a long chain is not
+    hashed to the end for nobody (aiohttp does not cancel the handler of a closed connection), the
+    request counts as 499, and the next verify runs in full. The verify is held on a table lock until
+    the client has gone, so it cannot finish first, however fast the machine."""
+    store = await open_store(postgres_url)
+    try:
+        await store.append_audit([to_record(usage_draft("acme", i), 1_700_000_000 + i) for i in range(5000)], seal)
+    finally:
+        await store.close()
+    service = ServiceProcess(workdir, {"DATABASE_URL": postgres_url})
+    admin = service.cli("keys", "create", "--tenant", "acme", "--role", "admin").stdout.strip()
+    service.start()
+    try:
+        blocker, watcher = await asyncpg.connect(postgres_url), await asyncpg.connect(postgres_url)
+        try:
+            async with blocker.transaction():
+                await blocker.execute("LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE")
+                _, client = await asyncio.open_connection("127.0.0.1", service.port)
+                client.write(f"GET /api/audit-logs/verify HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {admin}"
+                             "\r\n\r\n".encode())
+                await eventually(lambda: watcher.fetchval(  # outside the lock's transaction: a fresh view each time
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database() AND query LIKE '%FROM audit_events%'"),
+                    "the verify waits for the audit table", deadline=20)
+                client.close()  # the client gives up
+                await client.wait_closed()
+                await asyncio.sleep(0.3)  # the service reads the close
+        finally:
+            await blocker.close()
+            await watcher.close()
+        stopped = await eventually(lambda: re.search(r"audit verify of tenant acme stopped after (\d+) of (\d+) rows: "
+                                                     r"abandoned", service.log.read_text()),
+                                   "the verify logs that it stopped", deadline=20)
+        checked, total = int(stopped[1]), int(stopped[2])
+        async with aiohttp.ClientSession(service.url, timeout=aiohttp.ClientTimeout(total=30)) as http:
+            async with http.get("/metrics") as r:
+                metrics = await r.text()
+            async with http.get("/api/audit-logs/verify", headers={"Authorization": f"Bearer {admin}"}) as r:
+                assert 200 == r.status
+                body = await r.json()
+    finally:
+        service.kill()
+    assert checked < 5000 < total, stopped[0]
+    assert 1 == value(metrics, "http_requests_total", method="GET", route="/api/audit-logs/verify", status="499",
+                      tenant="acme")
+    assert (True, [total]) == (body["ok"], [t["checked"] for t in body["tenants"]])
