@@ -10,7 +10,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 from prometheus_client import CollectorRegistry
 
 from exporter import keys
@@ -104,6 +105,14 @@ class Service:
 ServiceFactory = Callable[..., Awaitable[Service]]
 
 
+class ServedAsInProduction(TestServer):
+    """aiohttp's test server cancels a handler whose client disconnects; ``serve`` (``web.run_app``)
+    does not, so neither does the service under test: a handler finishes what it started."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return await super()._make_runner(**{**kwargs, "handler_cancellation": False})
+
+
 @pytest.fixture
 async def make_service(
     database_url: str, config_dir: Path, clock: FakeClock, aiohttp_client: Any
@@ -121,7 +130,7 @@ async def make_service(
                                      database_url=overrides.pop("database_url", database_url), port=port,
                                      **overrides)
         app = create_app(settings, registry=CollectorRegistry(), clock=clock)
-        client = await aiohttp_client(app, server_kwargs={"port": port})
+        client = await aiohttp_client(ServedAsInProduction(app, port=port))
         return Service(client, clock)
 
     return start
