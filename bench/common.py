@@ -114,10 +114,10 @@ class Server:
                              env=self.env, capture_output=True, text=True, check=True)
         return out.stdout.strip()
 
-    def start(self, ready_path: str = "/-/ready") -> Server:
+    def start(self, ready_path: str = "/-/ready", timeout: float = 30.0) -> Server:
         self.proc = subprocess.Popen(pinned(SERVER_CPU, self.argv), env=self.env, cwd=self.dir,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(self.url + ready_path, timeout=1):

@@ -20,6 +20,8 @@ BENCH = Path(__file__).resolve().parent
 
 FULL = [
     ("throughput", ["throughput.py", "--rounds", "5", "--seconds", "10"]),
+    ("instructions per request", ["instructions.py", "--variants", "service", "no-telemetry", "bare+headers", "bare",
+                                  "fastapi"]),
     ("rate limiter alone", ["ratelimit_cost.py"]),
     ("scrape stall", ["scrape_stall.py", "--tenants", "100", "--scrapes", "30"]),
     ("memory", ["memory.py", "--requests", "1000000", "--attack", "200000"]),
@@ -29,6 +31,8 @@ FULL = [
 ]
 QUICK = [
     ("throughput", ["throughput.py", "--rounds", "2", "--seconds", "4"]),
+    ("instructions per request", ["instructions.py", "--rounds", "1", "--requests", "500", "--idle-seconds", "5",
+                                  "--variants", "service", "bare"]),
     ("rate limiter alone", ["ratelimit_cost.py", "--calls", "20000"]),
     ("scrape stall", ["scrape_stall.py", "--tenants", "100", "--scrapes", "10", "--load-seconds", "4",
                       "--rounds", "1"]),

@@ -2,19 +2,9 @@
 
     .venv/bin/python bench/throughput.py [--rounds 5] [--seconds 10] [--connections 50] [--variants ...]
 
-Variants (all pinned to one core, wrk pinned to the other, rounds interleaved):
-  service          the whole request pipeline: telemetry, problems, auth, quota (the tenant's rate is far
-                   above the load, so nothing is throttled)
-  no-telemetry     the same with METRICS_ENABLED=false (what request telemetry costs)
-  bare             bench/bare_app.py: aiohttp, one route, the same response body, on the same
-                   event loop as the service (uvloop)
-  bare+headers     the same plus the service's six extra response headers (fixed values): what is
-                   left between this and `service` is the service's own code per request
-  bare+headers+mw  the same behind one aiohttp middleware that only calls the handler: what the
-                   service saves by wrapping each route's handler instead (exporter/api/pipeline.py)
-  fastapi          bench/fastapi_app.py: FastAPI + prometheus-fastapi-instrumentator on uvicorn with
-                   uvloop and httptools, the same body behind the same SHA-256 token check (its
-                   packages live only in bench/.venv-fastapi, made on first use)
+Every variant of bench/variants.py (the service, the bare aiohttp app with and without the
+service's headers, FastAPI), each pinned to one core, wrk pinned to the other, rounds interleaved;
+besides req/s and latency, the server's CPU time per request (from /proc).
 
 Then, unless --paced-share 0, the same rounds again with every variant offered the same load
 (half the service's saturated req/s by default; wrk's per-request delay): p99 at equal load,
@@ -25,32 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 
-from common import PYTHON, ROOT, Server, measured, median, table, wrk
+from common import measured, median, table, wrk
+from variants import PATH, VARIANTS, start_variants
 
 PACED_LUA = """
 wrk.method = "GET"
 for k, v in pairs(({headers})) do wrk.headers[k] = v end
 function delay() return {delay} end
 """
-VARIANTS = ("service", "no-telemetry", "bare+headers+mw", "bare+headers", "bare", "fastapi")
-BARE_FLAGS = {"bare": [], "bare+headers": ["--headers"], "bare+headers+mw": ["--headers", "--middlewares", "1"]}
-FASTAPI_VENV = ROOT / "bench" / ".venv-fastapi"
-
-
-def fastapi_python() -> str:
-    """The benchmark-only environment for the FastAPI comparison, created on first use."""
-    python = FASTAPI_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(FASTAPI_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(ROOT / "bench" / "requirements-fastapi.txt")],
-                   check=True)
-    return str(python)
 
 
 def lua_table(values: dict[str, str]) -> str:
@@ -69,39 +44,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
-    service = Server("service", {})
-    token = service.token()
-    servers: dict[str, tuple[Server, dict[str, str]]] = {"service": (service, {"Authorization": f"Bearer {token}"})}
-    if "no-telemetry" in args.variants:
-        quiet = Server("no-telemetry", {"METRICS_ENABLED": "false"})
-        servers["no-telemetry"] = (quiet, {"Authorization": f"Bearer {quiet.token()}"})
-    service.start()
-    request = urllib.request.Request(f"{service.url}/api/tenant/config", headers=servers["service"][1])
-    with urllib.request.urlopen(request) as r:
-        body = r.read()
-    for name, flags in BARE_FLAGS.items():
-        if name in args.variants:
-            bare = Server(name, {})
-            (bare.dir / "body.json").write_bytes(body)
-            bare.argv = [PYTHON, str(ROOT / "bench" / "bare_app.py"), str(bare.port), str(bare.dir / "body.json"),
-                         *flags]
-            servers[name] = (bare, {})
-    if "fastapi" in args.variants:
-        fast = Server("fastapi", {})
-        (fast.dir / "body.json").write_bytes(body)
-        fast.argv = [fastapi_python(), str(ROOT / "bench" / "fastapi_app.py"), str(fast.port),
-                     str(fast.dir / "body.json"), token]
-        servers["fastapi"] = (fast, {"Authorization": f"Bearer {token}"})
-    for name, (server, _) in servers.items():
-        if name != "service":
-            server.start()
+    servers = start_variants(args.variants)
+    service = servers["service"][0]
     results: dict[str, list] = {name: [] for name in servers}
     paced: dict[str, list] = {name: [] for name in servers}
     try:
-        wrk(f"{service.url}/api/tenant/config", seconds=2, connections=args.connections, headers=servers["service"][1])
+        wrk(service.url + PATH, seconds=2, connections=args.connections, headers=servers["service"][1])
         for _ in range(args.rounds):
             for name, (server, headers) in servers.items():
-                results[name].append(measured(server, f"{server.url}/api/tenant/config", seconds=args.seconds,
+                results[name].append(measured(server, server.url + PATH, seconds=args.seconds,
                                               connections=args.connections, headers=headers))
         rate = args.paced_share * median([r.rps for r in results["service"]])
         if rate > 0:
@@ -111,7 +62,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, (server, headers) in servers.items():
                     script.write_text(PACED_LUA.format(headers=lua_table(headers), delay=delay_ms))
-                    paced[name].append(wrk(f"{server.url}/api/tenant/config", seconds=args.seconds,
+                    paced[name].append(wrk(server.url + PATH, seconds=args.seconds,
                                            connections=args.connections, script=script))
     finally:
         for server, _ in servers.values():
