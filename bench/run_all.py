@@ -1,6 +1,6 @@
 """Every benchmark, one after the other; prints each table and writes them to bench/results/<date>.md.
 
-    .venv/bin/python bench/run_all.py            # the full set (about 35 minutes on 2 cores)
+    .venv/bin/python bench/run_all.py            # the full set (about 50 minutes on 2 cores)
     .venv/bin/python bench/run_all.py --quick    # shorter runs of the same, for a smoke test
 
 Run it on an otherwise idle machine: every script compares variants within one run, but a busy
@@ -22,6 +22,7 @@ FULL = [
     ("throughput", ["throughput.py", "--rounds", "5", "--seconds", "10"]),
     ("instructions per request", ["instructions.py", "--variants", "service", "no-telemetry", "bare+headers", "bare",
                                   "fastapi"]),
+    ("request steps", ["request_steps.py"]),
     ("rate limiter alone", ["ratelimit_cost.py"]),
     ("scrape stall", ["scrape_stall.py", "--tenants", "100", "--scrapes", "30"]),
     ("memory", ["memory.py", "--requests", "1000000", "--attack", "200000"]),
@@ -33,6 +34,7 @@ QUICK = [
     ("throughput", ["throughput.py", "--rounds", "2", "--seconds", "4"]),
     ("instructions per request", ["instructions.py", "--rounds", "1", "--requests", "500", "--idle-seconds", "5",
                                   "--variants", "service", "bare"]),
+    ("request steps", ["request_steps.py", "--calls", "2000"]),
     ("rate limiter alone", ["ratelimit_cost.py", "--calls", "20000"]),
     ("scrape stall", ["scrape_stall.py", "--tenants", "100", "--scrapes", "10", "--load-seconds", "4",
                       "--rounds", "1"]),
