@@ -26,7 +26,7 @@ from contextlib import suppress
 
 from exporter.alerting import AlertEngine
 from exporter.alertmanager import AlertmanagerClient, AlertmanagerError
-from exporter.audit import Actor, EventDraft, Target
+from exporter.audit import PLATFORM, Actor, EventDraft, Target
 from exporter.audit_actions import ALERT_ACKNOWLEDGEMENT_END
 from exporter.audit_recorder import AuditLog
 from exporter.clock import Clock
@@ -94,7 +94,7 @@ class SilenceSync:
         log.info("silence %s is %s: acknowledgement %s of %s ended", silence_id, silence.state, record.id,
                  record.alertname)
         await self._audit.record(EventDraft(
-            record.tenant_id, ALERT_ACKNOWLEDGEMENT_END, Actor.system("alertmanager"),
+            PLATFORM, ALERT_ACKNOWLEDGEMENT_END, Actor.system("alertmanager"),
             Target("alert", record.alert_id, record.alertname),
             details={"acknowledgement_id": record.id, "silence_id": silence_id, "silence_state": silence.state},
         ))

@@ -28,13 +28,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from exporter.parsing import whole
 from exporter.store.audit_sql import AuditRecord
 
 SCHEMA_VERSION: Final = "1.0"
 PLATFORM: Final = "_platform"
 UNTRUSTED_FIELDS: Final = ("user_agent",)
 
-_ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_ACTION = whole(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|authorization|api_key_value|credential", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_DETAILS_BYTES: Final = 16 * 1024
@@ -122,7 +123,7 @@ class EventDraft:
     context: RequestContext = NO_CONTEXT
 
     def __post_init__(self) -> None:
-        if not _ACTION.match(self.action):
+        if not _ACTION.fullmatch(self.action):
             raise ValueError(f"audit action {self.action!r} must be dot-namespaced lower case, e.g. 'api_key.create'")
 
 
@@ -158,10 +159,11 @@ def _redact(value: Any) -> Any:
 
 
 def _clean(text: str, limit: int = MAX_FIELD_CHARS) -> str:
-    """Drop control characters (no forged log lines) and bound the length."""
+    """Drop control characters (no forged log lines), bound the length, and keep it UTF-8: header bytes
+    that were not UTF-8 reach us as lone surrogates (aiohttp's ``surrogateescape``) and become ``?``."""
     if text.isascii() and text.isprintable():  # the usual case, without a regex
         return text[:limit]
-    return _CONTROL.sub("", text)[:limit]
+    return _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))[:limit]
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

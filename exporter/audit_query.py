@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from exporter.errors import BadRequest, Forbidden
+from exporter.audit import PLATFORM
+from exporter.errors import BadRequest, Forbidden, NotFound
+from exporter.parsing import ascii_decimal, int_param
 from exporter.store import AuditFilter, AuditRecord, Store
 
 if TYPE_CHECKING:  # not at run time: the CLI imports this module and needs no aiohttp
@@ -48,16 +50,20 @@ class Page:
 
 
 def scope(
-    principal: Principal, requested: str | None, header_tenant: str | None, *, plan_has_audit_log: bool
+    principal: Principal, requested: str | None, header_tenant: str | None, *, plan_has_audit_log: bool,
+    known: Container[str],
 ) -> tuple[str, ...] | None:
     """The tenants ``principal`` may read here; None means all of them (an operator's view).
 
     Admins read their own tenant only, if its plan includes the ``audit_log`` feature (events
     are recorded for every tenant either way); operators read every tenant (``_platform``
-    included), or the one named by ``tenant=`` or ``X-Tenant-ID``.
+    included), or the one named by ``tenant=`` or ``X-Tenant-ID``. A ``tenant=`` that is not
+    ``known`` (nor ``_platform``) is a 404: nothing is read, exported or recorded under a made-up name.
     """
     if principal.is_operator:
         if requested:
+            if requested != PLATFORM and requested not in known:
+                raise NotFound(f"unknown tenant {requested!r}", slug="unknown-tenant")
             return (requested,)
         return (principal.tenant_id,) if header_tenant else None
     if not plan_has_audit_log:
@@ -97,10 +103,9 @@ def parse_time(params: Mapping[str, str], name: str) -> float | None:
     raw = params.get(name, "").strip()
     if not raw:
         return None
-    try:
-        return float(raw)
-    except ValueError:
-        pass
+    seconds = ascii_decimal(raw)
+    if seconds is not None:
+        return seconds
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError as e:
@@ -110,28 +115,15 @@ def parse_time(params: Mapping[str, str], name: str) -> float | None:
 
 def parse_page(params: Mapping[str, str]) -> PageRequest:
     """``limit`` (capped at MAX_LIMIT) and ``cursor``; or the seed's ``page`` and ``page_size``."""
-    limit_param = _int(params, "limit", MAX_SIZE_PARAM)  # both checked when sent
-    size_param = _int(params, "page_size", MAX_SIZE_PARAM)
+    limit_param = int_param(params, "limit", maximum=MAX_SIZE_PARAM)  # both checked when sent
+    size_param = int_param(params, "page_size", maximum=MAX_SIZE_PARAM)
     size = size_param if size_param is not None else limit_param
     limit = min(size, MAX_LIMIT) if size is not None else DEFAULT_LIMIT
-    page = _int(params, "page", MAX_PAGE_NUMBER)
+    page = int_param(params, "page", maximum=MAX_PAGE_NUMBER)
     raw_cursor = params.get("cursor")
     if raw_cursor and page is not None:
         raise BadRequest("use either cursor or page, not both", slug="invalid-parameter")
     return PageRequest(limit=limit, cursor=decode_cursor(raw_cursor) if raw_cursor else None, page=page)
-
-
-def _int(params: Mapping[str, str], name: str, maximum: int) -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError as e:
-        raise BadRequest(f"{name}={raw!r} is not an integer", slug="invalid-parameter") from e
-    if not 1 <= value <= maximum:
-        raise BadRequest(f"{name} must be between 1 and {maximum}", slug="invalid-parameter")
-    return value
 
 
 def encode_cursor(record: AuditRecord) -> str:

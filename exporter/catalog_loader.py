@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -23,11 +22,12 @@ from exporter.catalog import (
 )
 from exporter.configfile import PathT, YamlDoc, load_yaml, raise_if_issues
 from exporter.errors import ConfigError, ConfigIssue
+from exporter.parsing import whole
 from exporter.settings import DefaultTenant
 
 SUPPORTED_VERSION = 1
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_URL = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+_ID = whole(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_URL = whole(r"https?://[^\s/?#]+(/[^\s?#]*)?")
 
 
 class _RateLimitSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -126,7 +126,7 @@ def _names(doc: YamlDoc, path: PathT) -> dict[str, str]:
     """A ``name: description`` mapping of identifiers."""
     out: dict[str, str] = {}
     for key, value, where in doc.mapping_items(path):
-        if not _ID.match(key):
+        if not _ID.fullmatch(key):
             doc.issue(where, "names use letters, digits, '.', '_' and '-' only")
         out[key] = str(value) if value is not None else key
     if not out:
@@ -140,7 +140,7 @@ def _regions(doc: YamlDoc) -> dict[str, Region]:
         spec = doc.convert(value, _RegionSpec, where)
         if spec is None:
             continue
-        if not _URL.match(spec.api_base_url):
+        if not _URL.fullmatch(spec.api_base_url):
             doc.issue((*where, "api_base_url"), "must be an absolute http(s) URL without query or fragment")
         regions[key] = Region(key, spec.name or key, spec.api_base_url.rstrip("/"), spec.jurisdiction)
     if not regions:
@@ -193,7 +193,7 @@ def _tenants(
         spec = doc.convert(value, _TenantSpec, where)
         if spec is None:
             continue
-        if not _ID.match(spec.id):
+        if not _ID.fullmatch(spec.id):
             doc.issue((*where, "id"), "ids use letters, digits, '.', '_' and '-' (at most 64)")
         if spec.id in tenants:
             doc.issue((*where, "id"), f"duplicate tenant id {spec.id!r}")
@@ -236,7 +236,7 @@ def _default_tenant(
     if default.region not in regions:
         issues.append(ConfigIssue("environment", None, "TENANT_REGION",
                                   f"unknown region {default.region!r} (known: {', '.join(sorted(regions))})"))
-    if not _ID.match(default.id):
+    if not _ID.fullmatch(default.id):
         issues.append(ConfigIssue("environment", None, "TENANT_ID", "ids use letters, digits, '.', '_' and '-'"))
     if issues:
         raise ConfigError(issues)

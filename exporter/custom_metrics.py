@@ -15,7 +15,6 @@ most 1 KiB together, and a series not updated for ``series_ttl`` stops being exp
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,19 +28,19 @@ from prometheus_client.registry import Collector
 from exporter.clock import Clock
 from exporter.errors import Conflict, TooManyRequests, ValidationFailed
 from exporter.monitoring_config import CustomMetricLimits
+from exporter.parsing import schema_pattern, whole
 
 PREFIX: Final = "tenant_exporter_custom_"
 REASONS: Final = ("invalid_body", "invalid_name", "invalid_labels", "invalid_value", "invalid_timestamp",
                   "reserved_name", "reserved_label", "out_of_order", "series_limit")
-NAME_PATTERN: Final = "^[a-zA-Z_][a-zA-Z0-9_]*$"  # no colons: they are for recording rules
-LABEL_PATTERN: Final = "^[a-zA-Z_][a-zA-Z0-9_]*$"
+NAME_PATTERN: Final = schema_pattern("[a-zA-Z_][a-zA-Z0-9_]*")  # no colons: they are for recording rules
+LABEL_PATTERN: Final = NAME_PATTERN
 MAX_NAME_LENGTH: Final = 100
 MAX_LABEL_NAME: Final = 64
 MAX_LABEL_VALUE: Final = 256
 MAX_TAGS: Final = 16  # the most monitoring.yml's max_labels may allow
 MAX_TAG_CHARACTERS: Final = 1024
-_NAME = re.compile(NAME_PATTERN)
-_LABEL = re.compile(LABEL_PATTERN)
+_NAME = _LABEL = whole("[a-zA-Z_][a-zA-Z0-9_]*")
 _RESERVED_SUFFIXES: Final = ("_total", "_created", "_count", "_sum", "_bucket", "_info", "_gcount", "_gsum")
 _RESERVED_LABELS: Final = frozenset({"tenant", "job", "instance", "le", "quantile"})
 # our own families under the prefix; a custom name must not shadow them
@@ -106,7 +105,7 @@ class CustomMetrics(Collector):
 
     @staticmethod
     def _check_name(name: str) -> None:
-        if len(name) > MAX_NAME_LENGTH or not _NAME.match(name):
+        if len(name) > MAX_NAME_LENGTH or not _NAME.fullmatch(name):
             raise _Refused("invalid_name", f"name must match [a-zA-Z_][a-zA-Z0-9_]* (at most {MAX_NAME_LENGTH} "
                                            f"characters, no colons); got {name!r}", "/name")
         if name.endswith(_RESERVED_SUFFIXES) or name in _OWN or name.startswith("__"):
@@ -120,7 +119,7 @@ class CustomMetrics(Collector):
             raise _Refused("invalid_labels", f"at most {min(limits.max_labels, MAX_TAGS)} tags", "/tags")
         size = 0
         for key, val in tags.items():
-            if len(key) > MAX_LABEL_NAME or not _LABEL.match(key) or len(val) > MAX_LABEL_VALUE:
+            if len(key) > MAX_LABEL_NAME or not _LABEL.fullmatch(key) or len(val) > MAX_LABEL_VALUE:
                 raise _Refused("invalid_labels", f"tag {key!r} must match [a-zA-Z_][a-zA-Z0-9_]* (at most "
                                                  f"{MAX_LABEL_NAME} characters), its value at most "
                                                  f"{MAX_LABEL_VALUE} characters", f"/tags/{key}")

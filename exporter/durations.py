@@ -7,16 +7,16 @@ rules exactly as Prometheus would print it.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 from exporter.configfile import PathT, YamlDoc
+from exporter.parsing import whole
 
 _UNITS: Final = (("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000),
                  ("m", 60_000), ("s", 1000), ("ms", 1))
-_PATTERN: Final = re.compile(
-    r"^(?:(?P<y>\d+)y)?(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?"
-    r"(?:(?P<ms>\d+)ms)?$"
+_PATTERN: Final = whole(
+    r"(?:(?P<y>\d+)y)?(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?"
+    r"(?:(?P<ms>\d+)ms)?"
 )
 
 
@@ -25,7 +25,7 @@ def parse_duration(text: str) -> int:
     stripped = text.strip()
     if stripped == "0":
         return 0
-    match = _PATTERN.match(stripped)
+    match = _PATTERN.fullmatch(stripped)
     if match is None or not any(match.groupdict().values()):
         raise ValueError(f"{text!r} is not a duration (write e.g. 15s, 5m, 1h30m)")
     return sum(int(match.group(unit)) * ms for unit, ms in _UNITS if match.group(unit))

@@ -13,7 +13,6 @@ Concurrent scrapes asking for the same format share one rendering (single flight
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from prometheus_client.registry import Collector
 from exporter.api.openapi import operation
 from exporter.errors import Unauthorized
 from exporter.pacing import Pacer
+from exporter.tokens import same_secret
 
 GZIP_LEVEL: Final = 1
 SLICE_SAMPLES: Final = 50
@@ -136,16 +136,14 @@ def _float(raw: str) -> float:
 
 
 def metrics_handler(renderer: MetricsRenderer, token: str | None) -> Callable[[web.Request], Any]:
-    expected = f"Bearer {token}".encode() if token else None
+    expected = f"Bearer {token}" if token else None
 
     @operation(content_type="text/plain; version=0.0.4", query={"name[]": "only these metric names (repeatable)"},
                headers={"Accept": "application/openmetrics-text; version=1.0.0 for OpenMetrics",
                         "Accept-Encoding": "gzip for a compressed answer"}, tags=("metrics",))
     async def handle_metrics(request: web.Request) -> web.Response:
         """Prometheus exposition (text 0.0.4, text 1.0.0 or OpenMetrics by ``Accept``; gzip; ``name[]``)."""
-        if expected is not None and not hmac.compare_digest(
-            request.headers.get("Authorization", "").encode(), expected
-        ):
+        if expected is not None and not same_secret(request.headers.get("Authorization", ""), expected):
             raise Unauthorized("this /metrics needs `Authorization: Bearer <METRICS_TOKEN>`",
                                headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         names = tuple(sorted(set(request.query.getall("name[]", []))))

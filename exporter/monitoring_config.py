@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,6 +21,7 @@ import msgspec
 from exporter.configfile import PathT, YamlDoc, load_yaml, raise_if_issues
 from exporter.durations import duration_field, format_duration
 from exporter.errors import ConfigError
+from exporter.parsing import whole
 from exporter.service_config import ServiceConfig, SlaSettings, SlaSpec, load_services, load_sla
 from exporter.signals import SIGNALS, Signal
 
@@ -29,10 +29,10 @@ SUPPORTED_VERSION: Final = 1
 FILE_NAME: Final = "monitoring.yml"
 OPERATORS: Final = (">", ">=", "<", "<=", "absent")
 SEVERITIES: Final = ("warning", "error")
-_ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-_JOB = re.compile(r"^[A-Za-z0-9_.:-]+$")
-_THRESHOLD = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<suffix>[a-z%]+)\s*$")
-_URL = re.compile(r"^https?://\S+$")
+_ALERT_NAME = whole(r"[A-Z][A-Za-z0-9]*")
+_JOB = whole(r"[A-Za-z0-9_.:-]+")
+_THRESHOLD = whole(r"\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<suffix>[a-z%]+)\s*")
+_URL = whole(r"https?://\S+")
 
 Operator = Literal[">", ">=", "<", "<=", "absent"]
 
@@ -174,7 +174,7 @@ def load_monitoring(config_dir: Path) -> MonitoringConfig:
     if interval and window and window < 2 * interval:
         doc.issue(("window",), f"must be at least twice evaluation_interval ({format_duration(2 * interval)}) "
                                "so that a rate has two samples")
-    if not _JOB.match(top.prometheus.job):
+    if not _JOB.fullmatch(top.prometheus.job):
         doc.issue(("prometheus", "job"), "must be a plain job name (letters, digits, '_', '.', ':', '-')")
     rules = tuple(rule for i, raw in enumerate(top.rules) if (rule := _rule(doc, ("rules", i), raw)) is not None)
     seen: set[tuple[str, str]] = set()
@@ -203,7 +203,7 @@ def _rule(doc: YamlDoc, where: PathT, raw: Any) -> AlertRule | None:
     if spec is None:
         return None
     before = len(doc.issues)
-    if not _ALERT_NAME.match(spec.name):
+    if not _ALERT_NAME.fullmatch(spec.name):
         doc.issue((*where, "name"), "alert names are CamelCase: a capital letter, then letters and digits")
     signal = SIGNALS.get(spec.signal)
     if signal is None:
@@ -217,7 +217,7 @@ def _rule(doc: YamlDoc, where: PathT, raw: Any) -> AlertRule | None:
     for field, text in (("summary", spec.summary), ("description", spec.description)):
         if "{{" in text:  # both evaluators must show the same text; templates would be Prometheus-only
             doc.issue((*where, field), "templates ({{ ... }}) are not supported: write plain text")
-    if spec.runbook_url is not None and not _URL.match(spec.runbook_url):
+    if spec.runbook_url is not None and not _URL.fullmatch(spec.runbook_url):
         doc.issue((*where, "runbook_url"), "must be an absolute http(s) URL")
     for_ms = duration_field(doc, (*where, "for"), spec.for_, minimum=0)
     threshold = None
@@ -243,7 +243,7 @@ def _default_description(spec: _RuleSpec, signal: Signal) -> str:
 
 def _threshold(doc: YamlDoc, where: PathT, text: str, signal: Signal) -> Threshold | None:
     unit = signal.unit
-    match = _THRESHOLD.match(text)
+    match = _THRESHOLD.fullmatch(text)
     suffix = match.group("suffix") if match else ""
     if match is None or suffix not in unit.suffixes:
         doc.issue(where, f"write a {unit.name} threshold with its unit ({' or '.join(unit.suffixes)}), "

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from exporter.catalog import Region
 from exporter.errors import BadRequest
+from exporter.parsing import schema_pattern, whole
 
 SEGMENT = r"[A-Za-z0-9_~\-][A-Za-z0-9_~.\-]*"
-FEATURE_PATH_PATTERN = rf"^{SEGMENT}(/{SEGMENT})*$"
-_FEATURE_PATH = re.compile(FEATURE_PATH_PATTERN)
+FEATURE_PATH_PATTERN = schema_pattern(rf"{SEGMENT}(/{SEGMENT})*")  # in the OpenAPI description
+_FEATURE_PATH = whole(rf"{SEGMENT}(/{SEGMENT})*")
 
 
 def regional_url(region: Region, feature_path: str) -> str:
@@ -20,7 +19,7 @@ def regional_url(region: Region, feature_path: str) -> str:
     a dot, so no ``.``/``..``, no empty segments (``//host``), no scheme, no query or fragment, no
     percent-escapes or backslashes. The result always stays under the region's base URL.
     """
-    if not _FEATURE_PATH.match(feature_path):
+    if not _FEATURE_PATH.fullmatch(feature_path):
         raise BadRequest(
             f"invalid feature path {feature_path!r}: use segments of letters, digits, '-', '_', '~' and '.' "
             "that do not start with '.' (no '..', '//', scheme, query or escapes)",

@@ -19,12 +19,13 @@ import msgspec
 
 from exporter.configfile import PathT, YamlDoc
 from exporter.durations import duration_field, format_duration
+from exporter.parsing import whole
 
 BUILT_IN: Final = ("api", "database")
 DEFAULT_TARGET: Final = "99.9%"
-_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-_TARGET = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*%\s*$")
-_ADDRESS = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})$")
+_NAME = whole(r"[a-z][a-z0-9_-]{0,39}")
+_TARGET = whole(r"\s*(?P<number>\d+(?:\.\d+)?)\s*%\s*")
+_ADDRESS = whole(r"(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})")
 
 Kind = Literal["self", "store", "http", "tcp"]
 
@@ -116,7 +117,7 @@ def load_services(doc: YamlDoc, raw: Any, interval_ms: int, timeout_ms: int) -> 
     out = []
     for name in (*BUILT_IN, *(n for n in specs if n not in BUILT_IN)):
         path = (*where, name)
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             doc.issue(path, "a service name is lowercase letters, digits, '-' or '_' (at most 40), starting "
                             "with a letter")
             continue
@@ -186,7 +187,7 @@ def _address(doc: YamlDoc, where: PathT, address: str | None) -> tuple[str | Non
     if address is None:
         doc.issue(where, "required field is missing (host:port)")
         return None, None
-    match = _ADDRESS.match(address.strip())
+    match = _ADDRESS.fullmatch(address.strip())
     if match is None or not 1 <= int(match.group("port")) <= 65535:
         doc.issue(where, f"write host:port (e.g. cache.internal:6379 or [::1]:5432); got {address!r}")
         return None, None
@@ -195,7 +196,7 @@ def _address(doc: YamlDoc, where: PathT, address: str | None) -> tuple[str | Non
 
 def parse_target(doc: YamlDoc, where: PathT, raw: str | int | float) -> SlaTarget | None:
     text = raw if isinstance(raw, str) else ""
-    match = _TARGET.match(text)
+    match = _TARGET.fullmatch(text)
     if match is None:
         doc.issue(where, f"write the target as a percentage, e.g. '99.9%'; got {raw!r}")
         return None

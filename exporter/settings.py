@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from exporter.errors import SettingsError
+from exporter.parsing import ascii_decimal, ascii_int
 
 DEFAULT_DATABASE_URL = "sqlite:///data/tenant-exporter.db"
 EVENT_LOOPS = ("uvloop", "asyncio")
@@ -183,10 +184,10 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> Any:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError as e:
-        raise SettingsError(f"{name}={raw!r} is not an integer") from e
+    value = ascii_int(raw.strip())
+    if value is None:
+        raise SettingsError(f"{name}={raw!r} is not a whole number (ASCII digits)")
+    return value
 
 
 def _secret(env: Mapping[str, str], name: str) -> bytes | None:
@@ -209,10 +210,9 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = float(raw)
-    except ValueError as e:
-        raise SettingsError(f"{name}={raw!r} is not a number") from e
+    value = ascii_decimal(raw.strip())
+    if value is None:
+        raise SettingsError(f"{name}={raw!r} is not a number (like 5 or 0.5)")
     if value <= 0:
         raise SettingsError(f"{name}={raw!r} must be positive")
     return value

@@ -8,15 +8,16 @@ as Grafana (``glsa_..._crc32``) and GitHub tokens do. The store keeps only SHA-2
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import zlib
+
+from exporter.parsing import whole
 
 PREFIX = "tex_"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SECRET_LEN = 32
 _CHECK_LEN = 6
-TOKEN_RE = re.compile(rf"^{PREFIX}[0-9A-Za-z]{{{_SECRET_LEN}}}_[0-9A-Za-z]{{{_CHECK_LEN}}}$")
+TOKEN_RE = whole(rf"{PREFIX}[0-9A-Za-z]{{{_SECRET_LEN}}}_[0-9A-Za-z]{{{_CHECK_LEN}}}")
 
 
 def _base62(value: int, width: int) -> str:
@@ -38,10 +39,20 @@ def new_token() -> str:
 
 def well_formed(token: str) -> bool:
     """True when ``token`` has our shape and a valid checksum (cheap; no store access)."""
-    if not TOKEN_RE.match(token):
+    if not TOKEN_RE.fullmatch(token):
         return False
     body, _, check = token.rpartition("_")
     return secrets.compare_digest(_checksum(body), check)
+
+
+def same_secret(presented: str, expected: str) -> bool:
+    """Whether a secret sent in a header equals ``expected``, compared as bytes in constant time.
+
+    aiohttp decodes header bytes that are not UTF-8 into lone surrogates, which ``str.encode()``
+    refuses; ``surrogateescape`` turns them back into the bytes that were sent.
+    """
+    return secrets.compare_digest(presented.encode("utf-8", "surrogateescape"),
+                                  expected.encode("utf-8", "surrogateescape"))
 
 
 def token_hash(token: str) -> str:

@@ -135,7 +135,7 @@ async def test_without_alertmanager_nothing_is_forwarded_and_acknowledgements_ha
     await tick(service, probe=False)
     alert = next(a for a in service.app[keys.ALERTING].alerts() if a.rule.name == "UptimeDegraded")
     async with service.client.post(f"/api/monitoring/alerts/acknowledge/{alert.id}",
-                                   headers=await service.headers("acme", "admin")) as r:
+                                   headers=await service.headers("acme", "operator")) as r:
         assert (200, None) == (r.status, (await r.json())["acknowledgement"]["silence_id"])
     assert (None, None, None) == (service.app.get(keys.ALERT_FORWARDER), service.app.get(keys.SILENCES),
                                   service.registry.get_sample_value("tenant_exporter_alertmanager_requests_total",

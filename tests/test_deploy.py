@@ -35,6 +35,18 @@ def test_compose_runs_the_service_prometheus_alertmanager_and_grafana() -> None:
     assert (ROOT / "Dockerfile").exists()
 
 
+def test_the_stack_keeps_metrics_off_the_published_port() -> None:
+    """/metrics (every tenant's usage) is on METRICS_PORT, which the stack exposes to Prometheus only;
+    Prometheus scrapes that port, and no published port maps to it."""
+    service = COMPOSE["services"]["tenant-exporter"]
+    metrics_port = service["environment"]["METRICS_PORT"]
+    scrape = yaml.safe_load((ROOT / "prometheus.yml").read_text())["scrape_configs"]
+    [job] = [job for job in scrape if job["job_name"] == "tenant-exporter"]
+    assert ([metrics_port], [int(metrics_port)], []) == (
+        service["expose"], [sd["port"] for sd in job["dns_sd_configs"]],
+        [p for p in service["ports"] if p.rsplit(":", 1)[-1] == metrics_port])
+
+
 def test_one_instance_publishes_8000_and_the_replicas_file_scales_on_postgres() -> None:
     """By default the service is on :8000. With deploy/compose/replicas.yml and a port range, as
     docs/operations.md says, every replica gets a port of its own and they share one PostgreSQL

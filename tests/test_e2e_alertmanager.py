@@ -46,7 +46,7 @@ class Stack:
         }, port=port)
         checked = self.alertmanager.check_config()
         assert 0 == checked.returncode, checked.stdout + checked.stderr
-        self.admin = self.key("admin", "alice-oncall")
+        self.oncall = self.key("operator", "alice-oncall")  # platform alerts are acknowledged by operators
         self.operator = self.key("operator", "ops")
         if alertmanager_up:
             self.alertmanager.start()
@@ -97,7 +97,7 @@ async def get(http: aiohttp.ClientSession, path: str, headers: dict[str, str]) -
 
 
 async def our_alert(http: aiohttp.ClientSession, stack: Stack) -> dict[str, Any] | None:
-    alerts = (await get(http, "/api/monitoring/alerts", stack.admin))["alerts"]
+    alerts = (await get(http, "/api/monitoring/alerts", stack.oncall))["alerts"]
     return next((a for a in alerts if a["rule"] == "ErrorRateHigh" and a["state"] == "firing"), None)
 
 
@@ -155,7 +155,7 @@ async def test_an_alert_reaches_alertmanager_an_acknowledgement_silences_it_and_
                 == (note["receiver"], note["status"], note["severity"], [a["labels"]["alertname"]
                                                                          for a in note["alerts"]])
 
-            async with http.post(f"/api/monitoring/alerts/acknowledge/{alert['id']}", headers=stack.admin,
+            async with http.post(f"/api/monitoring/alerts/acknowledge/{alert['id']}", headers=stack.oncall,
                                  json={"comment": "looking into it"}) as r:
                 assert 200 == r.status
             silence_id = await eventually(lambda: silence_of_alert(http, stack))
@@ -186,7 +186,7 @@ async def test_alertmanager_down_at_first_gets_the_alert_and_the_silence_later_a
     async with aiohttp.ClientSession(stack.service.url) as http:
         async with failing_requests(http):
             alert = await eventually(lambda: our_alert(http, stack))
-            async with http.post(f"/api/monitoring/alerts/acknowledge/{alert['id']}", headers=stack.admin) as r:
+            async with http.post(f"/api/monitoring/alerts/acknowledge/{alert['id']}", headers=stack.oncall) as r:
                 answer = await r.json()
                 assert (200, "alice-oncall", None) == (r.status, answer["acknowledgement"]["acknowledged_by"],
                                                        answer["acknowledgement"]["silence_id"])
@@ -202,7 +202,7 @@ async def test_alertmanager_down_at_first_gets_the_alert_and_the_silence_later_a
             am.expire(silence_id)
             ended = await eventually(lambda: unacknowledged(http, stack))
             assert (alert["id"], "firing") == (ended["id"], ended["state"])
-            events = (await get(http, "/api/audit-logs/search?action=alert.acknowledgement.end", stack.admin))[
+            events = (await get(http, "/api/audit-logs/search?action=alert.acknowledgement.end", stack.oncall))[
                 "data"]
             assert [("alertmanager", alert["id"], silence_id, "expired")] == [
                 (e["actor"]["name"], e["target"]["id"], e["details"]["silence_id"], e["details"]["silence_state"])

@@ -73,9 +73,11 @@ async def test_health_goes_degraded_then_unhealthy_then_healthy(make_service: Se
 
 
 async def test_alerts_list_and_acknowledge_until_resolved(make_service: ServiceFactory, tmp_path: Path) -> None:
-    """An admin acknowledges an alert (idempotently, audited once); the acknowledgement shows until it resolves."""
+    """An operator acknowledges a platform alert (idempotently, audited once in the platform's log); tenant keys
+    may not, and see only that it is acknowledged; the acknowledgement shows until the alert resolves."""
     service = await make_service(config_dir=config_with(tmp_path, PROBE_RULES))
     viewer, admin = await service.headers("acme"), await service.headers("acme", "admin")
+    operator = await service.headers("globex", "operator")
     await tick(service, probe=True)
     await tick(service, probe=False, times=2)
     async with service.client.get("/api/monitoring/alerts", headers=viewer) as r:
@@ -83,40 +85,47 @@ async def test_alerts_list_and_acknowledge_until_resolved(make_service: ServiceF
     assert [("UptimeDown", "pending", 33.33, 50, "<"), ("UptimeDegraded", "firing", 33.33, 100, "<")] \
         == [(a["rule"], a["state"], a["value"], a["threshold"], a["operator"]) for a in alerts]
     down = alerts[0]
-    assert ({"alertname": "UptimeDown", "severity": "error", "signal": "uptime", "service": "api"}, None) \
-        == (down["labels"], down["acknowledgement"])
+    assert ({"alertname": "UptimeDown", "severity": "error", "signal": "uptime", "service": "api"}, False, None) \
+        == (down["labels"], down["acknowledged"], down["acknowledgement"])
 
     url = f"/api/monitoring/alerts/acknowledge/{down['id']}"
-    async with service.client.post(url, headers=viewer) as r:
-        assert 403 == r.status
-    async with service.client.post(url, json={"comment": "on it"}, headers=admin) as r:
+    for tenant_key in (viewer, admin):
+        async with service.client.post(url, json={"comment": "mine"}, headers=tenant_key) as r:
+            assert (403, "urn:tenant-exporter:problem:insufficient-role") == (r.status, (await r.json())["type"])
+    async with service.client.post(url, json={"comment": "on it"}, headers=operator) as r:
         first = await r.json()
         assert 200 == r.status
-    async with service.client.post(url, json={"comment": "me too"}, headers=admin) as r:
+    async with service.client.post(url, json={"comment": "me too"}, headers=operator) as r:
         again = await r.json()
     assert first == again
-    events = await search(service, admin, action="alert.acknowledge")  # audited once, by who, with what
-    assert [("alert", down["id"], "UptimeDown", "on it", "acme-admin")] == [
+    events = await search(service, operator, action="alert.acknowledge", tenant="_platform")  # audited once
+    assert [("alert", down["id"], "UptimeDown", "on it", "globex-operator")] == [
         (e["target"]["type"], e["target"]["id"], e["target"]["name"], e["details"]["comment"], e["actor"]["name"])
         for e in events]
-    assert ("acme-admin", "on it", "acme") == (first["acknowledgement"]["acknowledged_by"],
-                                               first["acknowledgement"]["comment"],
-                                               first["acknowledgement"]["tenant_id"])
-    async with service.client.post("/api/monitoring/alerts/acknowledge/0123456789abcdef", headers=admin) as r:
+    assert (True, "globex-operator", "on it", "globex") == (first["acknowledged"],
+                                                           first["acknowledgement"]["acknowledged_by"],
+                                                           first["acknowledgement"]["comment"],
+                                                           first["acknowledgement"]["tenant_id"])
+    async with service.client.get("/api/monitoring/alerts", headers=admin) as r:
+        seen_by_tenant = (await r.json())["alerts"][0]
+    assert (down["id"], True, None) == (seen_by_tenant["id"], seen_by_tenant["acknowledged"],
+                                        seen_by_tenant["acknowledgement"])
+    async with service.client.post("/api/monitoring/alerts/acknowledge/0123456789abcdef", headers=operator) as r:
         assert (404, "urn:tenant-exporter:problem:unknown-alert") == (r.status, (await r.json())["type"])
 
     await tick(service, probe=False, times=4)
     async with service.client.get("/api/monitoring/health", headers=viewer) as r:
         assert [True, False] == [a["acknowledged"] for a in (await r.json())["alerts"]]
     await tick(service, probe=True, times=21)
-    async with service.client.post(url, headers=admin) as r:
+    async with service.client.post(url, headers=operator) as r:
         assert 404 == r.status  # resolved: nothing to acknowledge
-    async with service.client.get("/api/monitoring/alerts?include_resolved=true", headers=viewer) as r:
+    async with service.client.get("/api/monitoring/alerts?include_resolved=true", headers=operator) as r:
         resolved = {a["rule"]: a for a in (await r.json())["alerts"]}
-    assert ("resolved", None) == (resolved["UptimeDown"]["state"], resolved["UptimeDown"]["acknowledgement"])
+    assert ("resolved", False, None) == (resolved["UptimeDown"]["state"], resolved["UptimeDown"]["acknowledged"],
+                                         resolved["UptimeDown"]["acknowledgement"])
     assert [] == await service.app[keys.STORE].open_acknowledgements()
     await tick(service, probe=False, times=12)  # 12 of 21 fail: a new episode of the same alert, unacknowledged
-    async with service.client.get("/api/monitoring/alerts", headers=viewer) as r:
+    async with service.client.get("/api/monitoring/alerts", headers=operator) as r:
         again_down = (await r.json())["alerts"][0]
     assert (down["id"], "pending", None) == (again_down["id"], again_down["state"], again_down["acknowledgement"])
 
@@ -129,14 +138,14 @@ async def test_acknowledgement_survives_a_restart(make_service: ServiceFactory, 
     await tick(first, probe=False, times=2)
     alert = next(a for a in first.app[keys.ALERTING].alerts() if a.rule.name == "UptimeDown")
     async with first.client.post(f"/api/monitoring/alerts/acknowledge/{alert.id}",
-                                 headers=await first.headers("acme", "admin")) as r:
+                                 headers=await first.headers("acme", "operator")) as r:
         assert 200 == r.status
     await first.client.close()
     second = await make_service(config_dir=config)
     await tick(second, probe=False, times=2)
-    async with second.client.get("/api/monitoring/alerts", headers=await second.headers("globex")) as r:
+    async with second.client.get("/api/monitoring/alerts", headers=await second.headers("globex", "operator")) as r:
         shown = next(a for a in (await r.json())["alerts"] if a["rule"] == "UptimeDown")
-    assert (alert.id, "acme-admin") == (shown["id"], shown["acknowledgement"]["acknowledged_by"])
+    assert (alert.id, "acme-operator") == (shown["id"], shown["acknowledgement"]["acknowledged_by"])
     await second.client.close()
     third = await make_service(config_dir=config)  # the alert ended while nobody was watching
     await tick(third, probe=True, times=19)  # with the start's evaluation: 20 samples, 4m45s

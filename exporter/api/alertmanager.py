@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 import msgspec
@@ -19,7 +18,9 @@ from exporter.api.json import json_response
 from exporter.api.openapi import operation, param, read_body
 from exporter.auth import bearer_token, challenge, requires
 from exporter.clock import isoformat
-from exporter.errors import BadRequest, Unauthorized
+from exporter.errors import Unauthorized
+from exporter.parsing import int_param
+from exporter.tokens import same_secret
 
 routes = web.RouteTableDef()
 
@@ -47,7 +48,7 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     expected = request.app[keys.SETTINGS].alertmanager_webhook_token
     if expected is not None:
         token = bearer_token(request) or ""
-        if not hmac.compare_digest(token.encode(), expected.encode()):
+        if not same_secret(token, expected):
             raise Unauthorized("this webhook needs the bearer token set in ALERTMANAGER_WEBHOOK_TOKEN",
                                headers=challenge("invalid_token" if token else None))
     message: WebhookMessage = await read_body(request)
@@ -61,7 +62,5 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     "limit": param("at most this many, newest first (1-1000)", type="integer", minimum=1, maximum=1000)})
 async def list_notifications(request: web.Request) -> web.Response:
     """The Alertmanager notifications this process received most recently, newest first (operators)."""
-    raw = request.query.get("limit", "100")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise BadRequest("limit must be an integer from 1 to 1000", slug="invalid-parameter")
-    return json_response(NotificationsOut(request.app[keys.NOTIFICATIONS].latest(int(raw))))
+    limit = int_param(request.query, "limit", maximum=1000) or 100
+    return json_response(NotificationsOut(request.app[keys.NOTIFICATIONS].latest(limit)))

@@ -54,6 +54,7 @@ def _tenants(request: web.Request) -> tuple[str, ...] | None:
     return audit_query.scope(
         request[PRINCIPAL], request.query.get("tenant"), request.headers.get("X-Tenant-ID"),
         plan_has_audit_log=request[TENANT].feature(audit_query.AUDIT_LOG_FEATURE).enabled,
+        known=request.app[keys.CONFIG].current.catalog.tenants,
     )
 
 
@@ -77,7 +78,7 @@ async def _page(request: web.Request) -> web.Response:
 @routes.get("/api/audit-logs")
 @requires("admin")
 @operation(AuditPage, query={k: v for k, v in (_FILTERS | _PAGING).items() if k in ("tenant", *_PAGING)},
-           errors=(400,), tags=("audit",))
+           errors=(400, 404), tags=("audit",))
 async def list_events(request: web.Request) -> web.Response:
     """Audit events, newest first: ``limit`` + ``cursor`` (or the seed's ``page`` + ``page_size``)."""
     return await _page(request)
@@ -85,7 +86,7 @@ async def list_events(request: web.Request) -> web.Response:
 
 @routes.get("/api/audit-logs/search")
 @requires("admin")
-@operation(AuditPage, query=_FILTERS | _PAGING, errors=(400,), tags=("audit",))
+@operation(AuditPage, query=_FILTERS | _PAGING, errors=(400, 404), tags=("audit",))
 async def search_events(request: web.Request) -> web.Response:
     """Events matching actor, action (prefix), target, outcome, since/until, request_id and ``q``."""
     return await _page(request)
@@ -95,7 +96,7 @@ async def search_events(request: web.Request) -> web.Response:
 @requires("admin")
 @operation(content_type=", ".join(audit_export.FORMATS.values()),
            query={"format": param("csv or jsonl (default)", enum=list(audit_export.FORMATS)), **_FILTERS},
-           errors=(400,), tags=("audit",))
+           errors=(400, 404), tags=("audit",))
 async def export_events(request: web.Request) -> web.Response:
     """The matching events as CSV or JSON Lines, oldest first, streamed in constant memory.
 
@@ -135,7 +136,7 @@ async def _reporting_failure(chunks: AsyncIterator[bytes]) -> AsyncIterator[byte
 
 @routes.get("/api/audit-logs/verify")
 @requires("admin")
-@operation(VerifyOut, query={"tenant": _FILTERS["tenant"]}, errors=(400,), tags=("audit",))
+@operation(VerifyOut, query={"tenant": _FILTERS["tenant"]}, errors=(400, 404), tags=("audit",))
 async def verify(request: web.Request) -> web.Response:
     """Walk the hash chain(s) in scope; name the first broken row of each."""
     audit_query.check_params(request.query, ("tenant",))

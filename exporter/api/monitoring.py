@@ -18,9 +18,9 @@ from exporter.api import auditing
 from exporter.api import monitoring_models as m
 from exporter.api.json import json_response
 from exporter.api.openapi import operation, param, read_body
-from exporter.audit import Target
+from exporter.audit import PLATFORM, Target
 from exporter.audit_actions import ALERT_ACKNOWLEDGE
-from exporter.auth import PRINCIPAL, TENANT, requires
+from exporter.auth import PRINCIPAL, TENANT, Principal, requires
 from exporter.clock import isoformat
 from exporter.errors import BadRequest, ProblemError
 from exporter.monitor_view import Latency, MonitorView
@@ -76,7 +76,12 @@ def _ack(record: AckRecord | None) -> m.Acknowledgement | None:
                              record.comment, record.silence_id)
 
 
-def _alert(alert: Alert, record: AckRecord | None) -> m.AlertOut:
+def _alert(alert: Alert, record: AckRecord | None, principal: Principal) -> m.AlertOut:
+    """The alert as ``principal`` may see it: whether it is acknowledged, and by whom only for operators.
+
+    The service's alerts are the platform's (they explain the status page every tenant sees);
+    operators acknowledge them, and no tenant learns another's or an operator's key or comment.
+    """
     rule = alert.rule
 
     def at(ms: int | None) -> str | None:
@@ -87,7 +92,8 @@ def _alert(alert: Alert, record: AckRecord | None) -> m.AlertOut:
         value=_value(alert), threshold=_threshold(alert), operator=rule.operator, unit=rule.signal.unit.display,
         since=isoformat(alert.active_at_ms / 1000), fired_at=at(alert.fired_at_ms),
         resolved_at=at(alert.resolved_at_ms),
-        labels=dict(alert.labels), annotations=rule.annotations, acknowledgement=_ack(record),
+        labels=dict(alert.labels), annotations=rule.annotations, acknowledged=record is not None,
+        acknowledgement=_ack(record) if principal.is_operator else None,
     )
 
 
@@ -171,20 +177,23 @@ async def get_alerts(request: web.Request) -> web.Response:
     if flag not in ("true", "false"):
         raise BadRequest("include_resolved must be true or false", slug="invalid-parameter")
     engine = request.app[keys.ALERTING]
-    alerts = [_alert(a, engine.acknowledgement(a)) for a in engine.alerts(include_resolved=flag == "true")]
+    principal = request[PRINCIPAL]
+    alerts = [_alert(a, engine.acknowledgement(a), principal)
+              for a in engine.alerts(include_resolved=flag == "true")]
     latest = engine.latest
     return json_response(m.AlertsOut(alerts, isoformat(latest.t_ms / 1000) if latest else None))
 
 
 @routes.post("/api/monitoring/alerts/acknowledge/{alert_id}")
-@requires("admin")
+@requires("operator")
 @operation(m.AlertOut, body=m.AcknowledgeIn, errors=(404,))
 async def acknowledge(request: web.Request) -> web.Response:
-    """Acknowledge an active alert (admin). Idempotent; shown until the alert resolves; 404 for unknown ids.
+    """Acknowledge an active alert (operators). Idempotent; shown until the alert resolves; 404 for unknown ids.
 
-    The body (a comment) is optional. The acknowledgement is stored durably and cleared when the
-    alert resolves; acknowledging again returns the first acknowledgement. A new acknowledgement is
-    recorded in the audit log (``alert.acknowledge``) before the answer.
+    The alerts are the platform's, so operators acknowledge them. The body (a comment) is
+    optional. The acknowledgement is stored durably and cleared when the alert resolves;
+    acknowledging again returns the first acknowledgement. A new acknowledgement is recorded in
+    the platform's audit log (``alert.acknowledge``) before the answer.
     """
     body = await read_body(request) if request.body_exists else m.AcknowledgeIn()
     principal = request[PRINCIPAL]
@@ -195,8 +204,8 @@ async def acknowledge(request: web.Request) -> web.Response:
     if created:
         await auditing.record(request, ALERT_ACKNOWLEDGE, target=Target("alert", alert.id, alert.rule.name),
                               details={"severity": alert.rule.severity, "state": alert.state.value,
-                                       "comment": body.comment})
-    return json_response(_alert(alert, record))
+                                       "comment": body.comment}, tenant_id=PLATFORM)
+    return json_response(_alert(alert, record, principal))
 
 
 @routes.post("/api/monitoring/metrics/custom")

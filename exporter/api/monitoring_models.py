@@ -118,7 +118,8 @@ class AlertOut(msgspec.Struct):
     resolved_at: str | None
     labels: dict[str, str]
     annotations: dict[str, str]
-    acknowledgement: Acknowledgement | None
+    acknowledged: bool  # for every caller; who acknowledged, and why, only for operators
+    acknowledgement: Acknowledgement | None  # operators only: the record; null for tenant keys
 
 
 class AlertsOut(msgspec.Struct):

@@ -58,7 +58,7 @@ class Pipeline:
 
     def add_unmatched(self) -> None:
         """The catch-all, after every other route: 404, or 405 with ``Allow``, as problem+json."""
-        self._app.router.add_route("*", "/{path:.*}", self.wrap(UNMATCHED, _unmatched))
+        self._app.router.add_route("*", "/{path:(?s:.*)}", self.wrap(UNMATCHED, _unmatched))  # (?s): newlines too
 
     def wrap(self, route: str, handler: Handler) -> Handler:
         """``handler`` behind the steps; ``route`` is its label in the metrics."""

@@ -18,12 +18,13 @@ from aiohttp import web
 
 from exporter.api.json import encode
 from exporter.errors import PROBLEM_TYPE_BASE, ProblemError, StoreUnavailable
+from exporter.parsing import whole
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON: Final = "application/problem+json"
 REQUEST_ID: Final = web.RequestKey("request_id", str)
-_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_SANE_ID = whole(r"[A-Za-z0-9._:-]{1,64}")
 STORE_RETRY_AFTER = 5
 _ID_PREFIX: Final = secrets.token_hex(6)
 _ID_COUNTER = itertools.count(1)
@@ -67,7 +68,7 @@ def _from_http_error(request: web.Request, e: web.HTTPException) -> web.Response
 def request_id_for(request: web.Request) -> str:
     """The caller's ``X-Request-ID`` if it is sane, else a new one."""
     incoming = request.headers.get("X-Request-ID", "")
-    return incoming if incoming and _SANE_ID.match(incoming) else new_request_id()
+    return incoming if incoming and _SANE_ID.fullmatch(incoming) else new_request_id()
 
 
 def problem_for(request: web.Request, error: Exception) -> web.Response | None:

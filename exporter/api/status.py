@@ -20,6 +20,7 @@ from exporter.api.openapi import operation
 from exporter.api.sla import current_status
 from exporter.badges import uptime_badge
 from exporter.errors import NotFound
+from exporter.parsing import schema_pattern
 
 routes = web.RouteTableDef()
 
@@ -81,7 +82,7 @@ async def status_stylesheet(request: web.Request) -> web.Response:
 
 @routes.get(f"/status/badge/{{service:{SERVICE_PATTERN}}}.svg")
 @operation(content_type="image/svg+xml", errors=(404,), tags=("status",),
-           path_patterns={"service": f"^{SERVICE_PATTERN}$"})
+           path_patterns={"service": schema_pattern(SERVICE_PATTERN)})
 async def status_badge(request: web.Request) -> web.Response:
     """A Shields.io-style SVG badge: the service's month-to-date uptime, coloured by its current status.
 

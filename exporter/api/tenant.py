@@ -159,7 +159,7 @@ async def get_compliance(request: web.Request) -> web.Response:
     ))
 
 
-@routes.get("/api/tenant/region/{feature_path:.*}")
+@routes.get("/api/tenant/region/{feature_path:(?s:.*)}")  # (?s): a %0A in the path still matches
 @requires()
 @operation(m.RegionalEndpoint, errors=(400,), path_patterns={"feature_path": FEATURE_PATH_PATTERN})
 async def get_regional_endpoint(request: web.Request) -> web.Response:
