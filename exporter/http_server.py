@@ -8,12 +8,15 @@ what replaces that: ``ProblemRequestHandler`` answers ``application/problem+json
 detail per kind of error and never a byte of the input; ``ProtocolErrors`` counts every error in
 ``tenant_exporter_http_protocol_errors_total{reason}`` and logs one line (no headers, no path)
 per reason at most every ``LOG_INTERVAL`` seconds. ``ProblemAppRunner`` builds servers that use
-the handler (the ``METRICS_PORT`` listener and the in-process test server).
+the handler (``serve``, the ``METRICS_PORT`` listener and the in-process test server), and
+``serve`` runs the app as ``web.run_app`` did.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final
@@ -43,6 +46,8 @@ LOG_INTERVAL: Final = 10.0  # seconds between two log lines of one reason; the c
 MAX_REQUEST_LINE: Final = 8190
 MAX_HEADER_LINE: Final = 8192
 MAX_HEADERS: Final = 128
+SHUTDOWN_TIMEOUT: Final = 60.0  # web.run_app's: how long in-flight requests may take to finish
+KEEPALIVE_TIMEOUT: Final = 75.0  # web.run_app's
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,3 +209,23 @@ class ProblemAppRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
         return _ProblemServer(await super()._make_server(), self._protocol_errors)
 
+
+async def serve(app: web.Application, protocol_errors: ProtocolErrors, host: str, port: int) -> None:
+    """Serve ``app`` on host:port until SIGINT or SIGTERM, then stop as ``web.run_app`` does: stop
+    accepting, close idle connections, give in-flight requests SHUTDOWN_TIMEOUT s, run cleanup."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        runner = ProblemAppRunner(app, protocol_errors, access_log=None, handler_cancellation=False,
+                                  keepalive_timeout=KEEPALIVE_TIMEOUT, shutdown_timeout=SHUTDOWN_TIMEOUT)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -321,6 +321,22 @@ async def test_the_metrics_port_answers_a_malformed_request_the_same_way(make_se
     assert 200 == (await service.client.get("/-/healthy")).status
 
 
+async def test_serve_answers_a_token_with_a_nul_byte_and_logs_one_line_without_it(live) -> None:
+    """The real `tenant-exporter serve` answers problem+json and writes one line to its log, no
+    token fragment and no traceback, for a bearer token followed by a NUL byte."""
+    service, _ = live
+    token = recognisable_token()
+    before = service.log.read_text()
+    got, headers, raw_body = await exchange(service.port, request(f"Authorization: Bearer {token}\x00"))
+    assert (400, "application/problem+json", "urn:tenant-exporter:problem:bad-header") == (
+        got, headers["content-type"].split(";")[0], json.loads(raw_body)["type"])
+    written = service.log.read_text()[len(before):]
+    assert ([], False) == (fragments_of(token, written + raw_body.decode()), "Traceback" in written)
+    assert ["WARNING exporter.http_server: protocol error from 127.0.0.1: bad header (400)"] == [
+        line.split(" ", 2)[2] for line in written.splitlines() if "http_server" in line or "aiohttp" in line]
+    assert 200 == (await call(service.url, "GET", "/-/healthy"))[0]
+
+
 async def test_the_runner_relies_on_aiohttp_internals_that_are_still_there() -> None:
     """ProblemAppRunner's server makes ProblemRequestHandlers with the settings the runner was given,
     through the private aiohttp API its docstring names."""
