@@ -31,6 +31,7 @@ from exporter.clock import Clock, SystemClock
 from exporter.config import Config, ConfigHolder, load_config
 from exporter.custom_metrics import CustomMetrics
 from exporter.exposition import MetricsRenderer, metrics_handler
+from exporter.http_server import ProtocolErrors
 from exporter.probes import ProbeCollector
 from exporter.settings import Settings
 from exporter.store import Store
@@ -71,6 +72,7 @@ def create_app(
     app[keys.CONFIG] = ConfigHolder(settings, config, registry=registry, clock=clock)
     app[keys.BODIES] = BodyCache()
     app[keys.STATUS_BODY] = LatestBody()
+    app[keys.PROTOCOL_ERRORS] = ProtocolErrors(registry, clock)
     _register_collectors(app, registry)
     _monitoring_state(app)
 

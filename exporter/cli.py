@@ -91,9 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    from aiohttp import web
-
-    from exporter import runtime
+    from exporter import http_server, keys, runtime
     from exporter.app import create_app
 
     app = create_app(settings, handle_signals=True, tune_runtime=True)
@@ -102,7 +100,8 @@ def _serve(settings: Settings) -> int:
         "tenant-exporter %s on http://%s:%d (config %s, store %s, event loop %s)", __version__, settings.host,
         settings.port, settings.config_dir, settings.database_url.split("@")[-1], type(loop).__module__,
     )
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loop)
+    with asyncio.Runner(loop_factory=lambda: loop) as runner:
+        runner.run(http_server.serve(app, app[keys.PROTOCOL_ERRORS], settings.host, settings.port))
     return 0
 
 

@@ -24,6 +24,7 @@ from exporter.config import ConfigHolder
 from exporter.custom_metrics import CustomMetrics
 from exporter.custom_metrics_audit import SubmissionDigest
 from exporter.exposition import MetricsRenderer
+from exporter.http_server import ProtocolErrors
 from exporter.probes import ProbeCollector, ProbeRunner
 from exporter.quota import QuotaEnforcer
 from exporter.settings import Settings
@@ -60,6 +61,8 @@ NOTIFICATIONS: Final = web.AppKey("alertmanager_notifications", NotificationLog)
 SLA: Final = web.AppKey("sla", SlaTracker)
 HTTP: Final = web.AppKey("http", aiohttp.ClientSession)  # outgoing HTTP: probes, Prometheus
 STATUS_BODY: Final = web.AppKey("status_body", LatestBody)  # the public status page, encoded once per change
+# what aiohttp cannot parse, counted and logged by every listener's runner (http_server.py)
+PROTOCOL_ERRORS: Final = web.AppKey("protocol_errors", ProtocolErrors)
 # only with ALERTMANAGER_URL set
 ALERT_FORWARDER: Final = web.AppKey("alert_forwarder", AlertForwarder)
 SILENCES: Final = web.AppKey("silences", SilenceSync)

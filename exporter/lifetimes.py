@@ -32,6 +32,7 @@ from exporter.auth import Authenticator, KeyRing
 from exporter.custom_metrics_audit import SubmissionDigest
 from exporter.errors import StoreError
 from exporter.exposition import metrics_handler
+from exporter.http_server import ProblemAppRunner
 from exporter.probe_checks import build_check
 from exporter.probes import ProbeRunner
 from exporter.quota import QuotaEnforcer
@@ -61,11 +62,11 @@ async def running(*jobs: tuple[str, Coroutine[Any, Any, Any]]) -> AsyncIterator[
 async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     """Serve /metrics on the main listener, or on its own port when METRICS_PORT is set."""
     settings, renderer = app[keys.SETTINGS], app[keys.RENDERER]
-    runner: web.AppRunner | None = None
+    runner: ProblemAppRunner | None = None
     if settings.metrics_port is not None:
         metrics_app = web.Application()
         metrics_app.router.add_get("/metrics", metrics_handler(renderer, settings.metrics_token))
-        runner = web.AppRunner(metrics_app, access_log=None)
+        runner = ProblemAppRunner(metrics_app, app[keys.PROTOCOL_ERRORS], access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.metrics_port).start()
     yield

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter import keys
 from exporter.app import create_app
+from exporter.http_server import ProblemAppRunner
 from exporter.settings import Settings
 from exporter.store import Store, open_store
 from tests.helpers import TWO_TENANTS, FakeClock, auth, make_config_dir, make_token
@@ -106,11 +107,12 @@ ServiceFactory = Callable[..., Awaitable[Service]]
 
 
 class ServedAsInProduction(TestServer):
-    """aiohttp's test server cancels a handler whose client disconnects; ``serve`` (``web.run_app``)
-    does not, so neither does the service under test: a handler finishes what it started."""
+    """The service's own runner (http_server.py: problem+json for what aiohttp cannot parse) and,
+    unlike aiohttp's test server, no cancelling of a handler whose client disconnects (``serve``
+    does not): a handler finishes what it started."""
 
     async def _make_runner(self, **kwargs: Any) -> BaseRunner:
-        return await super()._make_runner(**{**kwargs, "handler_cancellation": False})
+        return ProblemAppRunner(self.app, self.app[keys.PROTOCOL_ERRORS], **{**kwargs, "handler_cancellation": False})
 
 
 @pytest.fixture
