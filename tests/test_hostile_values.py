@@ -75,7 +75,7 @@ HEADERS = ["Authorization", "X-Tenant-ID", "X-Request-ID", "User-Agent", "Origin
            "If-None-Match", "Content-Type", "Idempotency-Key", "Access-Control-Request-Method",
            "Access-Control-Request-Headers"]
 BAD_BYTES = {"latin-1 byte": b"\xff\xfe", "lone continuation byte": b"\x80", "overlong slash": b"\xc0\xaf",
-             }  # TEMP "DEL": b"\x7f"}
+             "DEL": b"\x7f"}
 # (method, path, body, role or special credentials): a read, an audited write, a public page, the
 # scrape and the webhook with their own tokens, a CORS preflight
 TARGETS = [

@@ -58,7 +58,9 @@ class Pipeline:
 
     def add_unmatched(self) -> None:
         """The catch-all, after every other route: 404, or 405 with ``Allow``, as problem+json."""
-        self._app.router.add_route("*", "/{path:(?s:.*)}", self.wrap(UNMATCHED, _unmatched))  # (?s): newlines too
+        catch_all = _AnyTarget("/{path}")
+        self._app.router.register_resource(catch_all)
+        catch_all.add_route("*", self.wrap(UNMATCHED, _unmatched))
 
     def wrap(self, route: str, handler: Handler) -> Handler:
         """``handler`` behind the steps; ``route`` is its label in the metrics."""
@@ -127,6 +129,15 @@ class Pipeline:
 def route_label(path: str) -> str:
     """The route template as aiohttp writes it (``/x/{code}`` for ``/x/{code:\\d+}``): never a raw path."""
     return web.DynamicResource(path).canonical if "{" in path else path
+
+
+class _AnyTarget(web.DynamicResource):
+    """``/{path}`` that matches every request target: paths with newlines (``%0A``), and the asterisk
+    form (``OPTIONS *``) that has no leading slash, which aiohttp would answer itself, in plain text.
+    (``Resource._match`` is aiohttp's hook for what a resource matches.)"""
+
+    def _match(self, path: str) -> dict[str, str]:
+        return {"path": path}
 
 
 async def _unmatched(request: web.Request) -> web.StreamResponse:
