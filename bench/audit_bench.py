@@ -43,10 +43,10 @@ from prometheus_client import CollectorRegistry
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.audit import Actor, EventDraft, Target, to_record  # noqa: E402
-from exporter.audit_chain import seal, verify_chain  # noqa: E402
-from exporter.audit_recorder import AuditLog, append_events  # noqa: E402
-from exporter.clock import SystemClock  # noqa: E402
+from exporter.audit.chain import seal, verify_chain  # noqa: E402
+from exporter.audit.events import Actor, EventDraft, Target, to_record  # noqa: E402
+from exporter.audit.recorder import AuditLog, append_events  # noqa: E402
+from exporter.core.clock import SystemClock  # noqa: E402
 from exporter.store import open_store  # noqa: E402
 from tests.helpers import TWO_TENANTS, make_config_dir  # noqa: E402
 from tests.service_process import ServiceProcess  # noqa: E402

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.runtime import new_event_loop
+from exporter.app.runtime import new_event_loop
 from exporter.settings import Settings
 
 SERVICE_HEADERS = {

@@ -21,12 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import bench_config, table
 
-from exporter.catalog_loader import load_catalog
-from exporter.clock import SystemClock
-from exporter.quota import QuotaEnforcer, TokenBucket
+from exporter.core.clock import SystemClock
 from exporter.settings import DefaultTenant
 from exporter.store import open_store
-from exporter.usage import UsageTracker
+from exporter.tenancy.loader import load_catalog
+from exporter.tenancy.quota import QuotaEnforcer, TokenBucket
+from exporter.tenancy.usage import UsageTracker
 
 
 def per_call(fn, calls: int) -> float:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ Each step runs in its own process under ``valgrind --tool=callgrind``, and once 
 (total - total without calls) / calls is one call's cost, start-up excluded. Two processes run
 at a time; about 4 minutes on this 2-core machine.
 
-Steps: ``step``, the whole wrapped route (``exporter/api/pipeline.py``, what the service runs
+Steps: ``step``, the whole wrapped route (``exporter/http/pipeline.py``, what the service runs
 per request besides aiohttp); ``handler``, the route's own handler (cached body, ``web.Response``);
 ``bare-handler``, a handler returning a ``web.Response`` of the same bytes (what the bare app's
 handler costs); ``access``, ``Access.admit_known`` (token, active users, quota, role); ``quota``,
@@ -52,10 +52,10 @@ async def run(step: str, calls: int, workdir: Path) -> None:
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
 
-    from exporter import keys
-    from exporter.api.problems import request_id_for
-    from exporter.app import create_app
-    from exporter.auth import ANY_ROLE, TENANT
+    from exporter.app.composition import create_app
+    from exporter.auth.keyring import ANY_ROLE, TENANT
+    from exporter.http import state as keys
+    from exporter.http.problems import request_id_for
     from exporter.settings import Settings
 
     app = create_app(Settings.from_env())

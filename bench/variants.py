@@ -5,7 +5,7 @@
                    above the load, so nothing is throttled)
   no-telemetry     the same with METRICS_ENABLED=false (what request telemetry costs)
   bare+headers+mw  bench/bare_app.py with the six extra headers and one pass-through middleware: what the
-                   service saves by wrapping each route's handler instead (exporter/api/pipeline.py)
+                   service saves by wrapping each route's handler instead (exporter/http/pipeline.py)
   bare+headers     the bare app plus the service's six extra response headers (fixed values): what is
                    left between this and `service` is the service's own code per request
   bare             bench/bare_app.py, one aiohttp route returning the same bytes on the same event loop

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from exporter.catalog import Catalog
-from exporter.catalog_loader import load_catalog
-from exporter.clock import Clock
-from exporter.errors import ConfigError, ConfigIssue
-from exporter.monitoring_config import MonitoringConfig, load_monitoring
+from exporter.core.clock import Clock
+from exporter.core.errors import ConfigError, ConfigIssue
+from exporter.monitoring.config import MonitoringConfig, load_monitoring
 from exporter.settings import Settings
+from exporter.tenancy.catalog import Catalog
+from exporter.tenancy.loader import load_catalog
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from exporter.errors import SettingsError
-from exporter.parsing import ascii_decimal, ascii_int
+from exporter.core.errors import SettingsError
+from exporter.core.parsing import ascii_decimal, ascii_int
 
 DEFAULT_DATABASE_URL = "sqlite:///data/tenant-exporter.db"
 EVENT_LOOPS = ("uvloop", "asyncio")

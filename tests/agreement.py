@@ -8,13 +8,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.utils import floatToGoString
 
-from exporter.alerting import AlertEngine
-from exporter.alerts import AlertState
-from exporter.monitoring_config import MonitoringConfig
-from exporter.probes import ProbeCollector, ProbeResult
-from exporter.promql import prom_round
-from exporter.promrules import decimal_literal
-from exporter.signals import SIGNALS
+from exporter.monitoring.alerts import AlertState
+from exporter.monitoring.config import MonitoringConfig
+from exporter.monitoring.engine import AlertEngine
+from exporter.monitoring.promql import prom_round
+from exporter.monitoring.signals import SIGNALS
+from exporter.rulegen.prometheus import decimal_literal
+from exporter.sla.probes import ProbeCollector, ProbeResult
 from tests.helpers import FakeClock
 from tests.scenarios import BUCKETS, INSTANCE, JOB, STEP_MS, Requests, Scenario
 

@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from exporter import keys
-from exporter.audit import Actor, EventDraft, Target
-from exporter.audit_recorder import append_events
+from exporter.audit.events import Actor, EventDraft, Target
+from exporter.audit.recorder import append_events
+from exporter.http import state as keys
 from exporter.store import Store, open_store
 from tests.conftest import Service
 

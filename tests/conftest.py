@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.web_runner import BaseRunner
 from prometheus_client import CollectorRegistry
 
-from exporter import keys
-from exporter.app import create_app
-from exporter.http_server import ProblemAppRunner
+from exporter.app.composition import create_app
+from exporter.http import state as keys
+from exporter.http.server import ProblemAppRunner
 from exporter.settings import Settings
 from exporter.store import Store, open_store
 from tests.helpers import TWO_TENANTS, FakeClock, auth, make_config_dir, make_token

@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from exporter import apikeys
-from exporter.catalog import Catalog
+from exporter.auth import apikeys
 from exporter.store import Store
+from exporter.tenancy.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONFIG = ROOT / "config"

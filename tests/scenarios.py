@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from exporter.durations import parse_duration
+from exporter.core.durations import parse_duration
 
 STEP_MS = 15_000
 JOB, INSTANCE = "tenant-exporter", "tenant-exporter:8000"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter import keys
-from exporter.probes import ProbeResult
+from exporter.http import state as keys
+from exporter.sla.probes import ProbeResult
 from tests.conftest import Service
 from tests.helpers import TWO_TENANTS, make_config_dir
 from tests.tcp_endpoint import TcpEndpoint

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.alerting import AlertEngine
-from exporter.monitoring_config import MonitoringConfig, load_monitoring
-from exporter.probes import ProbeCollector
+from exporter.monitoring.config import MonitoringConfig, load_monitoring
+from exporter.monitoring.engine import AlertEngine
+from exporter.sla.probes import ProbeCollector
 from exporter.store import Store, open_store
 from tests import promtool
 from tests.agreement import Replay, promtool_test

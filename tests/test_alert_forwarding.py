@@ -10,11 +10,11 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter import keys
-from exporter.alertmanager import AlertmanagerClient
-from exporter.am_alerts import AlertForwarder, Batch
-from exporter.clock import isoformat
-from exporter.errors import SettingsError
+from exporter.alertmanager.client import AlertmanagerClient
+from exporter.alertmanager.forwarder import AlertForwarder, Batch
+from exporter.core.clock import isoformat
+from exporter.core.errors import SettingsError
+from exporter.http import state as keys
 from exporter.settings import Settings
 from tests.conftest import Service, ServiceFactory
 from tests.monitoring import PROBE_RULES, config_with, tick

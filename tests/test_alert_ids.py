@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.alerts import fingerprint
+from exporter.monitoring.alerts import fingerprint
 from tests.service_process import free_port
 
 pytestmark = pytest.mark.promtool

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter import keys, tokens
-from exporter.audit import PLATFORM, Actor, Outcome, RequestContext, Target
+from exporter.audit.events import PLATFORM, Actor, Outcome, RequestContext, Target
+from exporter.auth import tokens
+from exporter.http import state as keys
 from tests.audit_helpers import database_text, get_json, holding_chain_lock, search, usage_draft, write
 from tests.conftest import Service, ServiceFactory
 from tests.helpers import ROOT, TWO_TENANTS, auth, make_config_dir

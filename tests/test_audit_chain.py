@@ -8,9 +8,9 @@ import asyncio
 
 import pytest
 
-from exporter.audit import Actor, EventDraft, Target
-from exporter.audit_chain import make_checkpoint, seal, verify_chain, verify_tenants
-from exporter.audit_recorder import append_events
+from exporter.audit.chain import make_checkpoint, seal, verify_chain, verify_tenants
+from exporter.audit.events import Actor, EventDraft, Target
+from exporter.audit.recorder import append_events
 from exporter.store import Store, open_store
 from tests.helpers import FakeClock
 

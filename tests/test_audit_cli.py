@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.audit import PLATFORM, Actor, EventDraft, Target
-from exporter.audit_recorder import append_events
+from exporter.audit.events import PLATFORM, Actor, EventDraft, Target
+from exporter.audit.recorder import append_events
 from exporter.store import Store, open_store
 from tests.helpers import FakeClock, make_config_dir
 from tests.service_process import ServiceProcess

@@ -7,9 +7,9 @@ import io
 import json
 import re
 
-from exporter import keys
-from exporter.audit import Actor, Outcome, RequestContext, Target
-from exporter.audit_export import EXPORT_BATCH, defang
+from exporter.audit.events import Actor, Outcome, RequestContext, Target
+from exporter.audit.export import EXPORT_BATCH, defang
+from exporter.http import state as keys
 from tests.audit_helpers import get_json, search, usage_draft, write
 from tests.conftest import Service, ServiceFactory
 
@@ -86,7 +86,7 @@ async def test_a_browser_frontend_may_read_the_export(make_service: ServiceFacto
 
 def test_export_filename_is_safe_for_a_header() -> None:
     """A tenant name with control characters or quotes cannot reach the Content-Disposition header."""
-    from exporter.audit_export import filename
+    from exporter.audit.export import filename
 
     name = filename(("evil\x1f\"\r\nX-Injected: 1",), "csv", 1_795_000_000.0)
     assert re.fullmatch(r"audit-[A-Za-z0-9._-]+-\d{8}T\d{6}Z\.csv", name), name

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter import keys
-from exporter.audit import PLATFORM
-from exporter.audit_chain import verify_tenants
-from exporter.errors import ArchiveError, SettingsError
+from exporter.audit.chain import verify_tenants
+from exporter.audit.events import PLATFORM
+from exporter.core.errors import ArchiveError, SettingsError
+from exporter.http import state as keys
 from exporter.settings import Settings
 from tests.audit_helpers import get_json, usage_draft, write
 from tests.conftest import ServiceFactory

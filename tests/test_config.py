@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.catalog_loader import load_catalog
-from exporter.errors import ConfigError
+from exporter.core.errors import ConfigError
 from exporter.settings import DefaultTenant, Settings
+from exporter.tenancy.loader import load_catalog
 from tests.helpers import ROOT, TWO_TENANTS, make_config_dir
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter import keys
+from exporter.http import state as keys
 from tests.conftest import Service, ServiceFactory
 
 URL = "/api/monitoring/metrics/custom"

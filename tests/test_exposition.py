@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exporter import keys
+from exporter.http import state as keys
 from tests.conftest import Service
 from tests.metrics_helpers import value
 from tests.service_process import free_port

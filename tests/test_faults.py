@@ -12,8 +12,8 @@ import aiohttp
 import asyncpg
 import pytest
 
-from exporter.audit import to_record
-from exporter.audit_chain import seal
+from exporter.audit.chain import seal
+from exporter.audit.events import to_record
 from exporter.store import open_store
 from tests.audit_helpers import usage_draft
 from tests.helpers import ROOT, eventually, make_config_dir

@@ -17,8 +17,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from prometheus_client import CollectorRegistry
 
-from exporter.api.openapi import build_spec
-from exporter.app import create_app
+from exporter.app.composition import create_app
+from exporter.http.openapi import build_spec
 from exporter.settings import Settings
 from tests.helpers import make_config_dir
 from tests.service_process import ServiceProcess

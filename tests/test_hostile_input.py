@@ -23,8 +23,8 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exporter import http_server
-from exporter.http_server import ProblemAppRunner, ProblemRequestHandler, ProtocolErrors
+from exporter.http import server as http_server
+from exporter.http.server import ProblemAppRunner, ProblemRequestHandler, ProtocolErrors
 from tests.conftest import Service, ServiceFactory
 from tests.helpers import FakeClock, make_config_dir
 from tests.metrics_helpers import value
@@ -183,7 +183,7 @@ async def test_nothing_is_lost_after_the_abuse(live) -> None:
     assert (200, True) == (status, '"cases_created":41' in text)
 
 
-# Protocol errors: what aiohttp's parser refuses never reaches the request pipeline; exporter/http_server.py
+# Protocol errors: what aiohttp's parser refuses never reaches the request pipeline; exporter/http/server.py
 # answers it (problem+json, fixed text), counts it and logs one line without the input.
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "request_id"}
@@ -278,7 +278,7 @@ async def test_a_malformed_request_gets_problem_json_and_one_log_line_without_th
     assert (False, []) == ("Traceback" in caplog.text, [r.getMessage() for r in caplog.records if r.exc_info])
     lines = [(r.name, r.levelno, r.getMessage()) for r in caplog.records  # (the access log is the test server's)
              if r.name.startswith(("aiohttp", "exporter.http")) and r.name != "aiohttp.access"]
-    assert [("exporter.http_server", case.level,
+    assert [("exporter.http.server", case.level,
              f"protocol error from 127.0.0.1: {case.words} ({case.status})")] == lines
     async with service.client.get("/metrics") as r:
         assert 1.0 == value(await r.text(), PROTOCOL_ERRORS, reason=case.reason)
@@ -300,7 +300,7 @@ async def test_a_burst_of_bad_requests_logs_a_handful_of_lines_and_counts_them_a
         assert 200.0 == value(await r.text(), PROTOCOL_ERRORS, reason="bad_header")
     service.clock.advance(http_server.LOG_INTERVAL)
     assert 400 == (await exchange(service.client.port, bad))[0]
-    lines = [r.getMessage() for r in caplog.records if r.name == "exporter.http_server"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "exporter.http.server"]
     assert ["protocol error from 127.0.0.1: bad header (400)",
             "protocol error from 127.0.0.1: bad header (400); 199 more suppressed"] == lines
     assert [] == fragments_of(token, caplog.text)
@@ -332,8 +332,8 @@ async def test_serve_answers_a_token_with_a_nul_byte_and_logs_one_line_without_i
         got, headers["content-type"].split(";")[0], json.loads(raw_body)["type"])
     written = service.log.read_text()[len(before):]
     assert ([], False) == (fragments_of(token, written + raw_body.decode()), "Traceback" in written)
-    assert ["WARNING exporter.http_server: protocol error from 127.0.0.1: bad header (400)"] == [
-        line.split(" ", 2)[2] for line in written.splitlines() if "http_server" in line or "aiohttp" in line]
+    assert ["WARNING exporter.http.server: protocol error from 127.0.0.1: bad header (400)"] == [
+        line.split(" ", 2)[2] for line in written.splitlines() if "http.server" in line or "aiohttp" in line]
     assert 200 == (await call(service.url, "GET", "/-/healthy"))[0]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from exporter.loop_metrics import LoopCounter, LoopHistogram
-from exporter.telemetry import DURATION_BUCKETS
+from exporter.telemetry.families import LoopCounter, LoopHistogram
+from exporter.telemetry.http_metrics import DURATION_BUCKETS
 
 VALUES = [0.0, 0.001, 0.005, 0.0050001, 0.3, 0.5, 0.5000001, 0.75, 1.0, 9.99, 10.0, 12.5, 1e6]
 

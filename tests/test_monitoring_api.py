@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter import keys
+from exporter.http import state as keys
 from tests.audit_helpers import search
 from tests.conftest import ServiceFactory
 from tests.monitoring import PROBE_RULES, config_with, tick

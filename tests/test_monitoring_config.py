@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.errors import ConfigError
-from exporter.monitoring_config import load_monitoring
+from exporter.core.errors import ConfigError
+from exporter.monitoring.config import load_monitoring
 from tests.helpers import ROOT, make_config_dir
 
 SHIPPED = (ROOT / "config" / "monitoring.yml").read_text()

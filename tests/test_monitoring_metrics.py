@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from exporter.signals import DURATION_BUCKETS, REQUESTS
-from exporter.telemetry import DURATION_BUCKETS as TELEMETRY_BUCKETS
-from exporter.telemetry import HttpMetrics
+from exporter.monitoring.signals import DURATION_BUCKETS, REQUESTS
+from exporter.telemetry.http_metrics import DURATION_BUCKETS as TELEMETRY_BUCKETS
+from exporter.telemetry.http_metrics import HttpMetrics
 from tests.conftest import ServiceFactory
 from tests.monitoring import tick
 from tests.scenarios import BUCKETS

@@ -6,8 +6,8 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exporter.api.openapi import UndocumentedRoute, build_spec
-from exporter.app import create_app
+from exporter.app.composition import create_app
+from exporter.http.openapi import UndocumentedRoute, build_spec
 from exporter.settings import Settings
 from tests.conftest import Service
 

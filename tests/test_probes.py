@@ -14,10 +14,10 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exporter import keys
-from exporter.probe_checks import Check, HttpCheck, TcpCheck
-from exporter.probes import ProbeCollector, ProbeResult, ProbeRunner
-from exporter.service_config import ServiceConfig, SlaTarget
+from exporter.http import state as keys
+from exporter.monitoring.services import ServiceConfig, SlaTarget
+from exporter.sla.checks import Check, HttpCheck, TcpCheck
+from exporter.sla.probes import ProbeCollector, ProbeResult, ProbeRunner
 from tests.conftest import ServiceFactory
 from tests.helpers import TWO_TENANTS, FakeClock, eventually, make_config_dir
 from tests.service_process import free_port

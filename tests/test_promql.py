@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter import promql
-from exporter.durations import parse_duration
+from exporter.core.durations import parse_duration
+from exporter.monitoring import promql
 from tests import promtool
 
 pytestmark = pytest.mark.promtool

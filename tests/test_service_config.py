@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.errors import ConfigError
-from exporter.monitoring_config import load_monitoring
+from exporter.core.errors import ConfigError
+from exporter.monitoring.config import load_monitoring
 from tests.helpers import ROOT, make_config_dir
 
 BASE = """version: 1

@@ -9,10 +9,10 @@ from fractions import Fraction
 
 import pytest
 
-from exporter.clock import Month
-from exporter.service_config import SlaSettings, SlaTarget
-from exporter.sla import DaySums, month_budget_seconds, month_sla, pool, slice_days
-from exporter.sla_breaches import Breach, BreachDetector, close_stale, merge
+from exporter.core.clock import Month
+from exporter.monitoring.services import SlaSettings, SlaTarget
+from exporter.sla.accounting import DaySums, month_budget_seconds, month_sla, pool, slice_days
+from exporter.sla.breaches import Breach, BreachDetector, close_stale, merge
 
 TARGET = SlaTarget("99.9%", Decimal("0.999"))
 SETTINGS = SlaSettings(breach_min_failures=2, breach_min_duration_ms=60_000, alert_min_events=20)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter import keys
+from exporter.http import state as keys
 from tests.conftest import ServiceFactory
 from tests.metrics_helpers import value
 from tests.sla_helpers import INTERVAL, rounds, sla_config

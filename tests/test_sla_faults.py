@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter import keys
+from exporter.http import state as keys
 from tests.conftest import ServiceFactory
 from tests.pg_instance import PgInstance
 from tests.sla_helpers import rounds, sla_config

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.monitoring_config import load_monitoring
-from exporter.slo_rules import TIERS, alert_name, threshold
+from exporter.monitoring.config import load_monitoring
+from exporter.rulegen.slo import TIERS, alert_name, threshold
 from tests import promtool
 from tests.helpers import ROOT, make_config_dir
 
@@ -147,7 +147,7 @@ def test_the_guard_is_what_keeps_low_traffic_quiet(tmp_path: Path) -> None:
     config = make_config_dir(tmp_path / "config")
     text = (config / "monitoring.yml").read_text().replace("alert_min_events: 20", "alert_min_events: 1")
     (config / "monitoring.yml").write_text(text)
-    from exporter.promrules import generate
+    from exporter.rulegen.prometheus import generate
 
     generate(load_monitoring(config), tmp_path / "rules")
     low = next(s for s in SCENARIOS if s["name"].startswith("low traffic"))

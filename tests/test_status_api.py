@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from exporter import keys
+from exporter.http import state as keys
 from tests.conftest import Service, ServiceFactory
 from tests.monitoring import tick
 from tests.sla_helpers import INTERVAL, rounds, sla_config

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from exporter.api import status as status_api
+from exporter.http.routes import status as status_api
 from tests.chromium import Chromium, Page
 from tests.helpers import ROOT, make_config_dir
 from tests.png import decode

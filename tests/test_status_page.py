@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.badges import badge, percent
+from exporter.sla.badges import badge, percent
 from tests.conftest import Service, ServiceFactory
 from tests.sla_helpers import rounds, sla_config
 from tests.tcp_endpoint import TcpEndpoint

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from exporter import keys
-from exporter.api.openapi import operation
-from exporter.telemetry import DURATION_BUCKETS
+from exporter.http import state as keys
+from exporter.http.openapi import operation
+from exporter.telemetry.http_metrics import DURATION_BUCKETS
 from tests.conftest import Service
 from tests.metrics_helpers import series, value
 
@@ -95,7 +95,7 @@ async def test_exceptions_count_as_500_and_disconnects_as_499(aiohttp_client, da
     """A handler that raises is counted 500 (and answered problem+json); a client gone is counted 499."""
     from prometheus_client import CollectorRegistry
 
-    from exporter.app import create_app
+    from exporter.app.composition import create_app
     from exporter.settings import Settings
 
     @operation(content_type="text/plain")

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from yarl import URL
 
-from exporter import tokens
+from exporter.auth import tokens
 from tests.conftest import Service
 from tests.helpers import auth
 
@@ -75,7 +75,8 @@ async def test_missing_or_invalid_token_is_401_with_a_challenge(service: Service
 
 async def test_a_revoked_key_stops_working(service: Service) -> None:
     """After `keys revoke`, the token is refused once the key ring refreshes."""
-    from exporter import apikeys, keys
+    from exporter.auth import apikeys
+    from exporter.http import state as keys
 
     token = await service.token("acme", "admin")
     assert 200 == (await service.client.get("/api/tenant/config", headers=auth(token))).status

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from exporter import keys
-from exporter.auth import required_roles
+from exporter.auth.keyring import required_roles
+from exporter.http import state as keys
 from tests.conftest import Service, ServiceFactory
 from tests.monitoring import PROBE_RULES, config_with, tick
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from aiohttp.test_utils import TestClient
 
-from exporter import keys
-from exporter.clock import month_bounds
+from exporter.core.clock import month_bounds
+from exporter.http import state as keys
 from tests.conftest import Service
 from tests.helpers import make_config_dir
 
@@ -191,7 +191,7 @@ async def test_oversize_body_is_413(make_service) -> None:
 
 async def test_usage_is_not_lost_when_the_store_write_fails(service: Service) -> None:
     """A failed flush keeps its counts and the next flush writes them."""
-    from exporter.errors import StoreUnavailable
+    from exporter.core.errors import StoreUnavailable
 
     usage = service.app[keys.USAGE]
     store = service.app[keys.STORE]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from exporter.active_users import ActiveUsers
-from exporter.window import Snapshot, Window
+from exporter.monitoring.active_users import ActiveUsers
+from exporter.monitoring.window import Snapshot, Window
 from tests.helpers import FakeClock
 
 
@@ -40,8 +40,8 @@ def test_tenants_are_summed_and_a_new_series_counts_from_its_first_sample() -> N
     for its past, only what it gains afterwards."""
     from prometheus_client import CollectorRegistry
 
-    from exporter.loop_metrics import LoopCounter
-    from exporter.window import Snapshotter
+    from exporter.monitoring.window import Snapshotter
+    from exporter.telemetry.families import LoopCounter
 
     registry = CollectorRegistry()
     counter = LoopCounter("http_requests", "Requests.", ("route", "tenant"), max_series=100, overflow=("x", "x"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from exporter.errors import SettingsError
+from exporter.core.errors import SettingsError
 from exporter.store.alerts_sql import AckRecord
 from exporter.store.audit_sql import AuditFilter, AuditRecord, ChainHead, StoredCheckpoint
 from exporter.store.base import ApiKeyRecord, Store

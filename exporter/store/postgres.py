@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from exporter.errors import StoreError, StoreUnavailable
+from exporter.core.errors import StoreError, StoreUnavailable
 from exporter.store.sql import Row, SqlStore
 
 _UNAVAILABLE = (

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiosqlite
 
-from exporter.errors import StoreError, StoreUnavailable
+from exporter.core.errors import StoreError, StoreUnavailable
 from exporter.store.sql import Row, SqlStore
 
 

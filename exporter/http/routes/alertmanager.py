@@ -1,0 +1,66 @@
+"""Alertmanager's webhook receiver (``POST /-/alertmanager/webhook``) and the notifications it kept.
+
+``deploy/alertmanager/alertmanager.yml`` routes every receiver here. With
+``ALERTMANAGER_WEBHOOK_TOKEN`` set, a notification must carry ``Authorization: Bearer <token>``
+(Alertmanager: ``http_config: {authorization: {credentials: ...}}``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from aiohttp import web
+
+from exporter.alertmanager.webhook import ReceivedNotification, WebhookMessage
+from exporter.auth.keyring import bearer_token, challenge, requires
+from exporter.auth.tokens import same_secret
+from exporter.core.clock import isoformat
+from exporter.core.errors import Unauthorized
+from exporter.core.parsing import int_param
+from exporter.http import state as keys
+from exporter.http.json import json_response
+from exporter.http.openapi import operation, param, read_body
+
+routes = web.RouteTableDef()
+
+
+class WebhookAccepted(msgspec.Struct):
+    received: bool
+    alerts: int
+    severity: str  # the highest among the alerts, as counted in the metric
+
+
+class NotificationsOut(msgspec.Struct):
+    notifications: Annotated[list[ReceivedNotification], msgspec.Meta(description="Newest first.")]
+
+
+@routes.post("/-/alertmanager/webhook")
+@operation(WebhookAccepted, body=WebhookMessage, errors=(401,), tags=("alertmanager",))
+async def alertmanager_webhook(request: web.Request) -> web.Response:
+    """Receive an Alertmanager webhook notification (``version: "4"``): count it, log it, keep it.
+
+    Counted in ``tenant_exporter_alertmanager_notifications_total{status,severity}``; the last
+    ``ALERTMANAGER_WEBHOOK_HISTORY`` are listed by ``/api/monitoring/alertmanager/notifications``.
+    401 without the bearer token when ``ALERTMANAGER_WEBHOOK_TOKEN`` is set; 422 for a body that is
+    not a version 4 notification.
+    """
+    expected = request.app[keys.SETTINGS].alertmanager_webhook_token
+    if expected is not None:
+        token = bearer_token(request) or ""
+        if not same_secret(token, expected):
+            raise Unauthorized("this webhook needs the bearer token set in ALERTMANAGER_WEBHOOK_TOKEN",
+                               headers=challenge("invalid_token" if token else None))
+    message: WebhookMessage = await read_body(request)
+    note = request.app[keys.NOTIFICATIONS].receive(message, isoformat(request.app[keys.CLOCK].now()))
+    return json_response(WebhookAccepted(True, len(message.alerts), note.severity))
+
+
+@routes.get("/api/monitoring/alertmanager/notifications")
+@requires("operator")
+@operation(NotificationsOut, errors=(400,), query={
+    "limit": param("at most this many, newest first (1-1000)", type="integer", minimum=1, maximum=1000)})
+async def list_notifications(request: web.Request) -> web.Response:
+    """The Alertmanager notifications this process received most recently, newest first (operators)."""
+    limit = int_param(request.query, "limit", maximum=1000) or 100
+    return json_response(NotificationsOut(request.app[keys.NOTIFICATIONS].latest(limit)))

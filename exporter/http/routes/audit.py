@@ -1,0 +1,150 @@
+"""Audit-log API: ``/api/audit-logs/`` (list), ``search``, ``export`` (streamed), ``verify``.
+
+Admins read their own tenant's log when its plan has the ``audit_log`` feature; operators read
+every tenant's (and the platform's), or one chosen with ``tenant=`` or ``X-Tenant-ID``.
+Viewers and services get 403.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from exporter.audit import chain as audit_chain
+from exporter.audit import export as audit_export
+from exporter.audit import query as audit_query
+from exporter.audit.events import PLATFORM
+from exporter.auth.keyring import PRINCIPAL, TENANT, requires
+from exporter.core.errors import StoreError
+from exporter.core.pacing import Pacer
+from exporter.http import auditing
+from exporter.http import state as keys
+from exporter.http.json import json_response
+from exporter.http.openapi import operation, param
+from exporter.http.routes.audit_models import AuditPage, VerifyOut, chain_out
+from exporter.telemetry.http_metrics import client_gone
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+_TIME = {"type": "string", "format": "date-time"}
+_FILTERS = {
+    "tenant": param("operators: one tenant's events (else all)"),
+    "actor": param("key id or name of the actor"),
+    "action": param("action, or a prefix ending in '.' (e.g. api_key.)"),
+    "target": param("target id"),
+    "outcome": param("success or failure", enum=list(audit_query.OUTCOMES)),
+    "since": param("RFC 3339 time (or Unix seconds), inclusive", **_TIME),
+    "until": param("RFC 3339 time (or Unix seconds), exclusive; a range that ends before it starts is empty",
+                   **_TIME),
+    "q": param("text searched in the details"),
+    "request_id": param("the X-Request-ID of the change"),
+}
+_SIZE = {"type": "integer", "minimum": 1, "maximum": audit_query.MAX_SIZE_PARAM}
+_PAGING = {
+    "limit": param(f"page size (at most {audit_query.MAX_LIMIT} are returned)", **_SIZE),
+    "cursor": param("next_cursor of the previous page (opaque)"),
+    "page": param("the seed's page number (1-based)", type="integer", minimum=1,
+                  maximum=audit_query.MAX_PAGE_NUMBER),
+    "page_size": param(f"the seed's page size (at most {audit_query.MAX_LIMIT})", **_SIZE),
+}
+
+
+def _tenants(request: web.Request) -> tuple[str, ...] | None:
+    return audit_query.scope(
+        request[PRINCIPAL], request.query.get("tenant"), request.headers.get("X-Tenant-ID"),
+        plan_has_audit_log=request[TENANT].feature(audit_query.AUDIT_LOG_FEATURE).enabled,
+        known=request.app[keys.CONFIG].current.catalog.tenants,
+    )
+
+
+async def _page(request: web.Request) -> web.Response:
+    flt = audit_query.parse_filter(request.query, _tenants(request))
+    wanted = audit_query.parse_page(request.query)
+    page = await audit_query.read_page(request.app[keys.STORE], flt, wanted)
+    body = AuditPage(
+        data=[audit_export.view(r) for r in page.records], has_more=page.has_more, next_cursor=page.next_cursor,
+        limit=wanted.limit, page=wanted.page, page_size=wanted.limit if wanted.page is not None else None,
+    )
+    headers = {}
+    if page.next_cursor is not None:
+        query = {k: v for k, v in request.query.items() if k not in audit_query.PAGE_PARAMS}
+        query |= {"limit": str(wanted.limit), "cursor": page.next_cursor}
+        headers["Link"] = f'<{request.path}?{urlencode(query)}>; rel="next"'
+    return json_response(body, headers=headers)
+
+
+@routes.get("/api/audit-logs/")
+@routes.get("/api/audit-logs")
+@requires("admin")
+@operation(AuditPage, query={k: v for k, v in (_FILTERS | _PAGING).items() if k in ("tenant", *_PAGING)},
+           errors=(400, 404), tags=("audit",))
+async def list_events(request: web.Request) -> web.Response:
+    """Audit events, newest first: ``limit`` + ``cursor`` (or the seed's ``page`` + ``page_size``)."""
+    return await _page(request)
+
+
+@routes.get("/api/audit-logs/search")
+@requires("admin")
+@operation(AuditPage, query=_FILTERS | _PAGING, errors=(400, 404), tags=("audit",))
+async def search_events(request: web.Request) -> web.Response:
+    """Events matching actor, action (prefix), target, outcome, since/until, request_id and ``q``."""
+    return await _page(request)
+
+
+@routes.get("/api/audit-logs/export")
+@requires("admin")
+@operation(content_type=", ".join(audit_export.FORMATS.values()),
+           query={"format": param("csv or jsonl (default)", enum=list(audit_export.FORMATS)), **_FILTERS},
+           errors=(400, 404), tags=("audit",))
+async def export_events(request: web.Request) -> web.Response:
+    """The matching events as CSV or JSON Lines, oldest first, streamed in constant memory.
+
+    The body is an async iterator (sent chunked as it is read from the store), not a response
+    prepared here, so the request pipeline still adds CORS, RateLimit and X-Request-ID headers.
+    """
+    fmt = audit_export.parse_format(request.query.get("format", "jsonl"))
+    tenants = _tenants(request)
+    flt = audit_query.parse_filter(request.query, tenants, allowed=(*audit_query.FILTER_PARAMS, "format"))
+    filters = {k: v for k, v in request.query.items() if k in audit_query.FILTER_PARAMS}
+    await auditing.record(request, "audit_log.export", details={"format": fmt, "filters": filters},
+                          tenant_id=tenants[0] if tenants and len(tenants) == 1 else PLATFORM)
+    name = audit_export.filename(tenants, fmt, request.app[keys.CLOCK].now())
+    body = _reporting_failure(audit_export.stream(request.app[keys.STORE], flt, fmt, pacer=Pacer()))
+    return web.Response(body=body, headers={
+        "Content-Type": audit_export.FORMATS[fmt],
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store",
+    })
+
+
+async def _reporting_failure(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The export's body; if reading fails once the answer has begun (the store went away, or a
+    bug), the status (200) is gone, so the connection is cut before the last chunk and the client
+    sees an incomplete transfer. The log says how far it got."""
+    sent = 0
+    try:
+        async for chunk in chunks:
+            sent += len(chunk)
+            yield chunk
+    except Exception as e:  # re-raised: aiohttp cuts the connection
+        level = logging.WARNING if isinstance(e, StoreError) else logging.ERROR
+        log.log(level, "audit export aborted after %d bytes (the client sees a cut transfer): %s: %s",
+                sent, type(e).__name__, e)
+        raise
+
+
+@routes.get("/api/audit-logs/verify")
+@requires("admin")
+@operation(VerifyOut, query={"tenant": _FILTERS["tenant"]}, errors=(400, 404), tags=("audit",))
+async def verify(request: web.Request) -> web.Response:
+    """Walk the hash chain(s) in scope; name the first broken row of each."""
+    audit_query.check_params(request.query, ("tenant",))
+    results = await audit_chain.verify_tenants(
+        request.app[keys.STORE], _tenants(request), key=request.app[keys.SETTINGS].audit_checkpoint_key,
+        pacer=Pacer(abandoned=lambda: client_gone(request)),  # a long chain is not walked for nobody
+    )
+    return json_response(VerifyOut(all(v.ok for v in results), [chain_out(v) for v in results]))

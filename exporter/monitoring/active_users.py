@@ -1,0 +1,37 @@
+"""Distinct principals (API keys) seen recently: the ``active_users`` of the health endpoint.
+
+The request pipeline's access step records the key of every authenticated request here, in an
+ordered dict, most recent last, capped at ``max_entries`` (the least recently seen is forgotten
+first): O(1) per request, bounded memory.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from exporter.core.clock import Clock
+
+
+class ActiveUsers:
+    def __init__(self, clock: Clock, *, max_entries: int = 50_000) -> None:
+        self._clock = clock
+        self._max = max_entries
+        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    def seen(self, tenant_id: str, key_id: str) -> None:
+        key = (tenant_id, key_id)
+        self._seen[key] = self._clock.now()
+        self._seen.move_to_end(key)
+        if len(self._seen) > self._max:
+            self._seen.popitem(last=False)
+
+    def count(self, window_seconds: float, tenant_id: str | None = None) -> int:
+        """Distinct keys seen in the last ``window_seconds`` (of ``tenant_id``, or of every tenant)."""
+        cutoff = self._clock.now() - window_seconds
+        n = 0
+        for (tenant, _), at in reversed(self._seen.items()):
+            if at < cutoff:
+                break
+            if tenant_id is None or tenant == tenant_id:
+                n += 1
+        return n

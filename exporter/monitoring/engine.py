@@ -1,0 +1,195 @@
+"""The in-process evaluator: every evaluation interval, snapshot the metric families, compute the
+signals over the window, advance each rule's alerts, and refresh the health/metrics view.
+
+It applies the rules of ``config/monitoring.yml`` (re-read at each tick, so a reload takes
+effect at the next one) with the semantics of the generated Prometheus rules; see
+``signals.py`` and ``alerts.py``. Acknowledgements live in the store: one is shown while its
+alert is active and cleared when the alert ends. ``tick()`` runs in a background task started
+in ``app.py``; tests call it after moving the injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter.core.clock import Clock
+from exporter.core.errors import NotFound, StoreError
+from exporter.monitoring.alerts import Alert, AlertState, RuleState, holds
+from exporter.monitoring.config import MonitoringConfig
+from exporter.monitoring.promql import Vector
+from exporter.monitoring.signals import SIGNALS, SNAPSHOT_SAMPLES
+from exporter.monitoring.view import MonitorView, compute_view
+from exporter.monitoring.window import Snapshotter, Window, to_ms
+from exporter.store import AckRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    t_ms: int
+    signals: Mapping[str, Vector]  # each signal's raw values
+    view: MonitorView
+
+
+class AlertEngine:
+    def __init__(
+        self, registry: CollectorRegistry, clock: Clock, monitoring: Callable[[], MonitoringConfig], store: Store
+    ) -> None:
+        self._clock = clock
+        self._monitoring = monitoring
+        self._store = store
+        self._snapshotter = Snapshotter(registry, SNAPSHOT_SAMPLES, summed_away=("tenant",))
+        self.window = Window(monitoring().window_ms)
+        self._config: MonitoringConfig | None = None
+        self._rules: dict[tuple[str, str], RuleState] = {}
+        self.latest: Evaluation | None = None
+        self._acks: dict[str, AckRecord] = {}
+        self._to_clear: set[str] = set()
+        self._reconciled = False
+        self.evaluations = 0
+        self.on_acknowledge: list[Callable[[AckRecord], None]] = []  # e.g. mirror it as a silence
+        registry.register(AlertStateCollector(self))
+
+    # --- evaluation -----------------------------------------------------------------------------
+    def evaluate(self) -> tuple[Evaluation, list[Alert]]:
+        """One evaluation at the clock's now, and the alerts that ended (synchronous, no I/O)."""
+        config = self._sync_config()
+        t_ms = to_ms(self._clock.now())
+        self.window.add(self._snapshotter.take(t_ms))
+        r = config.window_ms
+        signals = {name: signal.evaluate(self.window, t_ms, r) for name, signal in SIGNALS.items()}
+        ended: list[Alert] = []
+        for state in self._rules.values():
+            ended.extend(state.eval(t_ms, holds(state.rule, signals[state.rule.signal.name])))
+        self.latest = Evaluation(t_ms, MappingProxyType(signals), compute_view(self.window, t_ms, r))
+        self.evaluations += 1
+        return self.latest, ended
+
+    async def tick(self) -> Evaluation:
+        """Evaluate, then bring acknowledgements up to date with the store (a store outage is retried)."""
+        evaluation, ended = self.evaluate()
+        self._to_clear.update(alert.id for alert in ended)
+        now = self._clock.now()
+        try:
+            if self._to_clear:
+                await self._store.clear_acknowledgements(self._to_clear, now)
+                self._to_clear.clear()
+            if not self._reconciled and self._warm():
+                # acknowledgements of alerts that ended while no evaluator was watching
+                await self._store.clear_acknowledgements_except([a.id for a in self.alerts()], now)
+                self._reconciled = True
+            await self.reload_acknowledgements()
+        except StoreError as e:
+            log.warning("acknowledgements not synchronised with the store (retrying next tick): %s", e)
+        return evaluation
+
+    async def run_forever(self) -> None:
+        """Tick every evaluation interval (re-read each time, so a reload applies); never dies of an error."""
+        while True:
+            await asyncio.sleep(self._monitoring().evaluation_interval_ms / 1000)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("in-process rule evaluation failed; retrying at the next interval")
+
+    def _warm(self) -> bool:
+        oldest = self.window.oldest_ms
+        return self.latest is not None and oldest is not None and oldest <= self.latest.t_ms - self.window.length_ms
+
+    def _sync_config(self) -> MonitoringConfig:
+        config = self._monitoring()
+        if config is self._config:
+            return config
+        old, self._rules = self._rules, {}
+        for rule in config.rules:
+            kept = old.pop(rule.key, None)
+            self._rules[rule.key] = kept if kept is not None and kept.rule == rule else RuleState(rule)
+        for dropped in old.values():  # a rule removed or changed: its alerts end
+            self._to_clear.update(alert_id for alert_id, a in dropped.alerts.items() if a.active)
+        self.window.length_ms = config.window_ms
+        self._config = config
+        return config
+
+    # --- reading ----------------------------------------------------------------------------------
+    def alerts(self, *, include_resolved: bool = False) -> list[Alert]:
+        """Active alerts (pending and firing), errors first, then by name and age."""
+        found = [a for s in self._rules.values() for a in s.alerts.values() if include_resolved or a.active]
+        return sorted(found, key=lambda a: (a.rule.severity != "error", a.rule.name, a.active_at_ms, a.id))
+
+    def get(self, alert_id: str) -> Alert | None:
+        return next((a for s in self._rules.values() if (a := s.alerts.get(alert_id)) is not None), None)
+
+    def acknowledgement(self, alert: Alert) -> AckRecord | None:
+        return self._acks.get(alert.id) if alert.active else None
+
+    async def acknowledge(
+        self, alert_id: str, *, tenant_id: str, key_id: str, key_name: str, comment: str
+    ) -> tuple[Alert, AckRecord, bool]:
+        """Acknowledge an active alert; 404 otherwise. Idempotent: the first acknowledgement stays, and
+        the flag says whether this call made it."""
+        alert = self.get(alert_id)
+        if alert is None or not alert.active:
+            raise NotFound(f"no active alert has id {alert_id!r}", slug="unknown-alert")
+        new_id = f"ack_{secrets.token_hex(8)}"
+        record = await self._store.acknowledge_alert(AckRecord(
+            new_id, alert.id, alert.rule.name, tenant_id, key_id, key_name, comment, self._clock.now(),
+        ))
+        self._acks[alert.id] = record
+        for listener in self.on_acknowledge:
+            listener(record)
+        return alert, record, record.id == new_id
+
+    async def reload_acknowledgements(self) -> None:
+        """Read the open acknowledgements from the store (one may have ended, or gained a silence)."""
+        self._acks = {record.alert_id: record for record in await self._store.open_acknowledgements()}
+
+    def state_counts(self) -> list[tuple[str, str, str, int]]:
+        counts = []
+        for state in self._rules.values():
+            for kind in (AlertState.PENDING, AlertState.FIRING):
+                n = sum(1 for a in state.alerts.values() if a.state is kind)
+                counts.append((state.rule.name, state.rule.severity, kind.value, n))
+        return counts
+
+
+class AlertStateCollector(Collector):
+    """``tenant_exporter_alert_state{alertname,severity,state}``: the in-process view beside ``ALERTS``."""
+
+    def __init__(self, engine: AlertEngine) -> None:
+        self._engine = engine
+
+    def describe(self) -> list[Metric]:
+        return list(self._families([], 0, None))
+
+    def collect(self) -> Iterator[Metric]:
+        engine = self._engine
+        latest = engine.latest
+        yield from self._families(engine.state_counts(), engine.evaluations, latest.t_ms if latest else None)
+
+    @staticmethod
+    def _families(counts: list[tuple[str, str, str, int]], evaluations: int, last_ms: int | None) -> Iterator[Metric]:
+        state = GaugeMetricFamily(
+            "tenant_exporter_alert_state",
+            "Alerts of each in-process rule by state (pending, firing), from config/monitoring.yml.",
+            labels=["alertname", "severity", "state"],
+        )
+        for name, severity, kind, n in counts:
+            state.add_metric([name, severity, kind], n)
+        yield state
+        yield CounterMetricFamily("tenant_exporter_alert_evaluations", "In-process rule evaluations.",
+                                  value=evaluations)
+        last = GaugeMetricFamily("tenant_exporter_alert_last_evaluation_timestamp_seconds",
+                                 "When the in-process rules were last evaluated.")
+        if last_ms is not None:
+            last.add_metric([], last_ms / 1000)
+        yield last

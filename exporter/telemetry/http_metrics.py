@@ -1,0 +1,131 @@
+"""Request telemetry: RED metrics, recorded by the first and last step of the request pipeline
+(``api/pipeline.py``), so they see the status the client gets.
+
+Labels are bounded by construction: ``route`` is the aiohttp route template (one value for
+every unmatched path), ``method`` is one of the standard methods or ``_OTHER``, ``tenant``
+comes from the catalog (``none`` before authentication). On top of that every family has a
+hard cap on label sets; past it, new sets collapse into ``__overflow__`` and
+``tenant_exporter_metrics_series_overflow_total`` says so. Metric code runs in its own
+``try``: it can never change or break a response.
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import bisect_left
+from typing import Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from exporter.telemetry.families import LoopCounter, LoopHistogram, OverflowCollector
+
+log = logging.getLogger(__name__)
+
+# Edges at 0.5 s and 1 s: the warning and error thresholds in config/monitoring.yml; below 5 ms,
+# 1 and 2.5 ms, where most answers of this service fall (docs/performance.md).
+DURATION_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
+SIZE_BUCKETS: Final = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
+DURATION_BOUNDS: Final = tuple(float(b) for b in DURATION_BUCKETS)  # as LoopHistogram keeps them
+SIZE_BOUNDS: Final = tuple(float(b) for b in SIZE_BUCKETS)
+METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+OTHER_METHOD: Final = "_OTHER"
+UNMATCHED: Final = "__unmatched__"
+OVERFLOW: Final = "__overflow__"
+NO_TENANT: Final = "none"
+CLIENT_CLOSED: Final = 499
+
+
+class HttpMetrics:
+    """The HTTP families (plain data, see ``loop_metrics``) and the cardinality guard."""
+
+    def __init__(self, registry: CollectorRegistry, *, max_series: int = 2000) -> None:
+        over2 = (OVERFLOW, OVERFLOW)
+        self.requests = LoopCounter(
+            "http_requests", "HTTP requests answered, by method, route template, status and tenant.",
+            ("method", "route", "status", "tenant"), max_series=max_series, overflow=(OVERFLOW,) * 4,
+        )
+        self.duration = LoopHistogram(
+            "http_request_duration_seconds", "Time from receiving a request to its answer being ready.",
+            ("method", "route"), DURATION_BUCKETS, max_series=max_series, overflow=over2,
+        )
+        self.request_size = LoopHistogram(
+            "http_request_size_bytes", "Size of request bodies.", ("method", "route"), SIZE_BUCKETS,
+            max_series=max_series, overflow=over2,
+        )
+        self.response_size = LoopHistogram(
+            "http_response_size_bytes", "Size of response bodies.", ("method", "route"), SIZE_BUCKETS,
+            max_series=max_series, overflow=over2,
+        )
+        for family in (self.requests, self.duration, self.request_size, self.response_size):
+            registry.register(family)
+        registry.register(OverflowCollector({
+            "http_requests_total": self.requests, "http_request_duration_seconds": self.duration,
+            "http_request_size_bytes": self.request_size, "http_response_size_bytes": self.response_size,
+        }))
+        self._route_states: dict[tuple[str, str], tuple[list[float], list[float], list[float]]] = {}
+        self.active = 0
+        Gauge("http_requests_in_flight", "HTTP requests being served now.",
+              registry=registry).set_function(lambda: self.active)
+        self.errors = Counter(
+            "tenant_exporter_instrumentation_errors_total",
+            "Failures inside request instrumentation (the response was not affected).", registry=registry,
+        )
+
+    def observe(self, method: str, route: str, status: int, tenant: str, seconds: float,
+                request_bytes: int, response_bytes: int) -> None:
+        if method not in METHODS:
+            method = OTHER_METHOD
+        self.requests.inc((method, route, str(status), tenant))
+        key = (method, route)
+        states = self._route_states.get(key)
+        if states is None:  # a label set seen for the first time, or one that overflowed
+            self.duration.observe(key, seconds)
+            self.request_size.observe(key, request_bytes)
+            self.response_size.observe(key, response_bytes)
+            families = (self.duration.series, self.request_size.series, self.response_size.series)
+            if all(key in series for series in families):
+                self._route_states[key] = (families[0][key], families[1][key], families[2][key])
+            return
+        # the three histograms' own bucket lists for this label set: one lookup instead of three
+        duration, received, sent = states
+        duration[bisect_left(DURATION_BOUNDS, seconds)] += 1
+        duration[-1] += seconds
+        received[bisect_left(SIZE_BOUNDS, request_bytes)] += 1
+        received[-1] += request_bytes
+        sent[bisect_left(SIZE_BOUNDS, response_bytes)] += 1
+        sent[-1] += response_bytes
+
+    def record(self, request: web.Request, route: str, status: int, tenant: str, seconds: float,
+               response: web.StreamResponse | None) -> None:
+        """Count one answered request; never raises (a failure is counted and logged instead)."""
+        try:
+            self.active -= 1
+            self.observe(request.method, route, status, tenant, seconds, request.content_length or 0,
+                         response_bytes(response))
+        except Exception:  # instrumentation must never break a response
+            self.errors.inc()
+            log.exception("request instrumentation failed")
+
+    def series_count(self) -> int:
+        return len(self.requests.counts) + len(self.duration.series)
+
+
+def response_bytes(response: web.StreamResponse | None) -> int:
+    if response is None:
+        return 0
+    if response.prepared:
+        return response.body_length
+    return response.content_length or 0
+
+
+def answered_status(request: web.Request, response: web.StreamResponse) -> int:
+    """The response's status, or 499 when the client has gone and nobody will read the answer."""
+    transport = request.transport  # client_gone(request), inlined: this runs for every request
+    return CLIENT_CLOSED if transport is None or transport.is_closing() else response.status
+
+
+def client_gone(request: web.Request) -> bool:
+    """The client closed the connection (or it is closing): nobody will read an answer."""
+    transport = request.transport
+    return transport is None or transport.is_closing()

@@ -1,0 +1,149 @@
+"""Quota enforcement: the monthly API-call quota and the per-second token bucket.
+
+Every answer to an authenticated request carries the IETF draft's ``RateLimit-Policy`` and
+``RateLimit`` fields plus the legacy ``RateLimit-Limit/-Remaining/-Reset`` trio (for the policy
+with the lowest remaining, as the draft asks). A refusal is 429 with ``Retry-After`` equal to
+that policy's reset, so the two always point at the same moment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from exporter.core.clock import Clock, Month
+from exporter.core.errors import TooManyRequests
+from exporter.tenancy.catalog import API_CALLS, RateLimit, Tenant
+from exporter.tenancy.usage import UsageTracker
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    rate: float
+    capacity: int
+    tokens: float
+    updated: float
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def seconds_until(self, tokens: float) -> int:
+        return max(1, math.ceil((tokens - self.tokens) / self.rate)) if self.tokens < tokens else 0
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    name: str
+    quota: int
+    window: int
+    remaining: int
+    reset: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """What admitting a request of one tenant needs besides the counts, built once per tenant
+    object (a config reload makes new ones) and calendar month."""
+
+    tenant: Tenant
+    month: Month
+    quota: int
+    hard: bool
+    bucket: TokenBucket
+    burst_window: int
+    policy: str  # the RateLimit-Policy value
+
+
+class QuotaEnforcer:
+    def __init__(self, usage: UsageTracker, clock: Clock) -> None:
+        self._usage = usage
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+        self._terms: dict[str, _Terms] = {}
+
+    def _bucket(self, tenant_id: str, rate: RateLimit) -> TokenBucket:
+        bucket = self._buckets.get(tenant_id)
+        if bucket is None or bucket.rate != rate.requests_per_second or bucket.capacity != rate.burst:
+            bucket = TokenBucket(rate.requests_per_second, rate.burst, float(rate.burst), self._clock.monotonic())
+            self._buckets[tenant_id] = bucket
+        return bucket
+
+    def _terms_for(self, tenant: Tenant, now: float) -> _Terms:
+        terms = self._terms.get(tenant.id)
+        if terms is not None and terms.tenant is tenant and terms.month.start <= now < terms.month.end:
+            return terms
+        month = self._usage.month(now)  # also starts the tracker's new month
+        limit = tenant.limits[API_CALLS.name]
+        quota = int(limit.value)
+        bucket = self._bucket(tenant.id, tenant.rate_limit)
+        burst_window = max(1, math.ceil(bucket.capacity / bucket.rate))
+        policy = f'"monthly";q={quota};w={int(month.end - month.start)}, "burst";q={bucket.capacity};w={burst_window}'
+        terms = self._terms[tenant.id] = _Terms(tenant, month, quota, not limit.soft, bucket, burst_window, policy)
+        return terms
+
+    def admit(self, tenant: Tenant) -> dict[str, str]:
+        """Count one request for ``tenant`` or raise 429; return the RateLimit headers to send."""
+        now = self._clock.now()
+        terms = self._terms_for(tenant, now)
+        month, quota, bucket = terms.month, terms.quota, terms.bucket
+        month_reset = max(1, math.ceil(month.end - now))
+        used = self._usage.api_calls(tenant.id, month.key)
+        if terms.hard and used >= quota:
+            monthly = PolicyState("monthly", quota, int(month.end - month.start), 0, month_reset)
+            raise _refusal(
+                "quota-exceeded", monthly, [monthly], tenant,
+                f"the monthly quota of {quota} API calls is used up; it resets at the start of next month (UTC)",
+            )
+        if not bucket.take(self._clock.monotonic()):
+            wait = bucket.seconds_until(1.0)
+            burst = PolicyState("burst", bucket.capacity, terms.burst_window, 0, wait)
+            monthly = PolicyState("monthly", quota, int(month.end - month.start), max(0, quota - used), month_reset)
+            raise _refusal("rate-limited", burst, [monthly, burst], tenant,
+                           f"more than {tenant.rate_limit.requests_per_second:g} requests per second "
+                           f"(burst {bucket.capacity}); retry in {wait} s")
+
+        self._usage.count(tenant.id, month.key)
+        month_left = quota - used - 1 if used < quota else 0
+        burst_left = int(bucket.tokens)
+        burst_reset = bucket.seconds_until(bucket.capacity)
+        if (burst_left, -burst_reset) < (month_left, -month_reset):  # the draft's pick: the lowest remaining
+            limit, remaining, reset = bucket.capacity, burst_left, burst_reset
+        else:
+            limit, remaining, reset = quota, month_left, month_reset
+        return {
+            "RateLimit-Policy": terms.policy,
+            "RateLimit": f'"monthly";r={month_left};t={month_reset}, "burst";r={burst_left};t={burst_reset}',
+            "RateLimit-Limit": str(limit),
+            "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": str(reset),
+        }
+
+
+def headers(policies: list[PolicyState], lowest: PolicyState | None = None) -> dict[str, str]:
+    if lowest is None:
+        lowest = min(policies, key=lambda p: (p.remaining, -p.reset))
+    return {
+        "RateLimit-Policy": ", ".join(f'"{p.name}";q={p.quota};w={p.window}' for p in policies),
+        "RateLimit": ", ".join(f'"{p.name}";r={p.remaining};t={p.reset}' for p in policies),
+        "RateLimit-Limit": str(lowest.quota),
+        "RateLimit-Remaining": str(lowest.remaining),
+        "RateLimit-Reset": str(lowest.reset),
+    }
+
+
+def _refusal(
+    slug: str, refused: PolicyState, policies: list[PolicyState], tenant: Tenant, detail: str
+) -> TooManyRequests:
+    out = headers(policies, refused)
+    out["Retry-After"] = str(refused.reset)
+    return TooManyRequests(
+        detail,
+        headers=out,
+        slug=slug,
+        extra={"tenant_id": tenant.id, "policy": refused.name, "limit": refused.quota, "retry_after": refused.reset},
+    )
