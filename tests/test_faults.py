@@ -161,6 +161,34 @@ async def test_writes_to_a_frozen_database_answer_503_within_the_store_timeout(
     assert "unhandled error" not in log, log[-3000:]
 
 
+async def test_audited_requests_queued_behind_a_frozen_commit_answer_503_within_the_store_timeout(
+        private_pg: PgInstance, workdir: Path) -> None:
+    """Audited requests that arrive while the audit commit ahead of them hangs on a frozen PostgreSQL
+    answer 503 within STORE_TIMEOUT of their own start, not after that commit's timeout and their own."""
+    service = ServiceProcess(workdir, {"DATABASE_URL": private_pg.url, "STORE_TIMEOUT": str(STORE_TIMEOUT)})
+    admin = service.cli("keys", "create", "--tenant", "acme", "--role", "admin").stdout.strip()
+    service.start()
+    try:
+        export = {"headers": {"Authorization": f"Bearer {admin}"}}  # audited (audit_log.export) before it streams
+        async with aiohttp.ClientSession(service.url, timeout=aiohttp.ClientTimeout(total=30)) as http:
+            assert 200 == (await status_of(http, "GET", "/api/audit-logs/export", **export))[0]
+
+            async def export_after(delay: float) -> tuple[int, dict, float]:
+                await asyncio.sleep(delay)
+                return await status_of(http, "GET", "/api/audit-logs/export", **export)
+            with private_pg.frozen():
+                answers = await asyncio.gather(*(export_after(d) for d in (0, 0.2, 0.5, 1.0, 2.0)))
+            assert [(503, "5")] * 5 == [(s, h.get("Retry-After")) for s, h, _ in answers], answers
+            took = [t for _, _, t in answers]
+            assert max(took) < STORE_TIMEOUT + SLACK, took
+
+            async def export_succeeds() -> bool:
+                return 200 == (await export_after(0))[0]
+            await eventually(export_succeeds, "an export after SIGCONT", deadline=STORE_TIMEOUT + SLACK)
+    finally:
+        service.kill()
+
+
 async def test_sigterm_lets_in_flight_requests_finish_and_exits_0(workdir: Path) -> None:
     """SIGTERM during a slow request: the request completes with 200, counts are flushed, exit code 0."""
     service = ServiceProcess(workdir, {"DATABASE_URL": f"sqlite:///{workdir}/t.db", "ENABLE_TEST_ROUTES": "true",
