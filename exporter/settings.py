@@ -36,6 +36,7 @@ class Settings:
     port: int = 8000
     config_dir: Path = Path("config")
     database_url: str = DEFAULT_DATABASE_URL
+    store_timeout: float = 5.0  # seconds one database operation may take, all of it, before it fails (503)
     default_tenant: DefaultTenant = field(default_factory=DefaultTenant)
     cors_origins: tuple[str, ...] = ()
     metrics_token: str | None = None
@@ -97,6 +98,7 @@ class Settings:
             "port": _int(env, "PORT", base.port),
             "config_dir": Path(env.get("CONFIG_DIR", str(base.config_dir))),
             "database_url": env.get("DATABASE_URL") or base.database_url,
+            "store_timeout": _float(env, "STORE_TIMEOUT", base.store_timeout),
             "default_tenant": DefaultTenant(
                 id=env.get("TENANT_ID", base.default_tenant.id),
                 name=env.get("TENANT_NAME", base.default_tenant.name),

@@ -9,9 +9,11 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.service_process import free_port
@@ -58,6 +60,27 @@ class PgInstance:
                 return
             time.sleep(0.1)
         raise TimeoutError("private PostgreSQL did not start")
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP the postmaster, then its children (backends, checkpointer, ...): connections stay
+        open and nothing answers, as with a hung host. SIGCONT to every one of them on the way out."""
+        postmaster = int((self.data / "postmaster.pid").read_text().splitlines()[0])
+        stopped: list[int] = []
+        try:
+            os.kill(postmaster, signal.SIGSTOP)  # first, so that it forks no backend the list misses
+            stopped.append(postmaster)
+            children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True,
+                                      check=False).stdout.split()
+            for pid in map(int, children):
+                with contextlib.suppress(ProcessLookupError):  # a backend that has just exited
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+            yield
+        finally:
+            for pid in reversed(stopped):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):

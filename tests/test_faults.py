@@ -6,6 +6,7 @@ import asyncio
 import re
 import signal
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import aiohttp
@@ -14,6 +15,7 @@ import pytest
 
 from exporter.audit.chain import seal
 from exporter.audit.events import to_record
+from exporter.core.errors import StoreUnavailable
 from exporter.store import open_store
 from tests.audit_helpers import usage_draft
 from tests.helpers import ROOT, eventually, make_config_dir
@@ -99,6 +101,92 @@ async def test_database_outage_degrades_writes_not_reads_and_recovers(private_pg
     log = service.log.read_text()
     assert "unhandled error" not in log, log[-3000:]  # what the pipeline logs for a 500
     assert "usage flush failed" in log  # the outage was seen, and survived
+
+
+STORE_TIMEOUT = 3.0  # short, to keep the tests short; 2x (what a write took before the fix) is out of bounds
+SLACK = 1.5  # a behaviour bound, not a benchmark: 2 shared cores
+
+
+async def failing_in_time(write: Awaitable[object]) -> float:
+    """Seconds until ``write`` raised StoreUnavailable (it must not succeed)."""
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await write
+    return time.monotonic() - started
+
+
+async def test_a_frozen_server_fails_every_store_operation_within_the_store_timeout(private_pg: PgInstance) -> None:
+    """With PostgreSQL frozen (SIGSTOP), each of more concurrent writes than the pool holds raises
+    StoreUnavailable within the store timeout, rollback and release included; after SIGCONT the
+    same store writes again."""
+    store = await open_store(private_pg.url, wait=STORE_TIMEOUT)
+    try:
+        await asyncio.gather(*(store.fetch("SELECT pg_sleep(0.1)") for _ in range(4)))  # idle pooled connections
+        with private_pg.frozen():
+            took = await asyncio.gather(*(failing_in_time(store.set_reported_usage("acme", {"cases": i}, time.time()))
+                                          for i in range(12)))  # the pool holds 10: two wait for a connection
+        assert max(took) < STORE_TIMEOUT + SLACK, took
+        await store.set_reported_usage("acme", {"cases": 99}, time.time())  # the pool has replaced its connections
+        assert {"cases": 99} == (await store.reported_usage())["acme"]
+    finally:
+        await store.close()
+
+
+async def test_writes_to_a_frozen_database_answer_503_within_the_store_timeout(
+        private_pg: PgInstance, workdir: Path) -> None:
+    """Concurrent writes while PostgreSQL is frozen (SIGSTOP) each answer 503 problem+json with
+    Retry-After within STORE_TIMEOUT; after SIGCONT writes succeed again without a restart."""
+    service = ServiceProcess(workdir, {"DATABASE_URL": private_pg.url, "STORE_TIMEOUT": str(STORE_TIMEOUT)})
+    writer = service.cli("keys", "create", "--tenant", "acme", "--role", "service").stdout.strip()
+    service.start()
+    try:
+        write = {"headers": {"Authorization": f"Bearer {writer}"}, "json": {"cases_created": 7}}
+        async with aiohttp.ClientSession(service.url, timeout=aiohttp.ClientTimeout(total=30)) as http:
+            warm = await asyncio.gather(*(status_of(http, "PUT", "/api/tenant/usage", **write) for _ in range(4)))
+            assert [200] * 4 == [s for s, _, _ in warm]  # and the pool holds idle connections
+            with private_pg.frozen():
+                answers = await asyncio.gather(*(status_of(http, "PUT", "/api/tenant/usage", **write)
+                                                 for _ in range(6)))
+            assert [(503, "application/problem+json", "5")] * 6 == [
+                (s, h.get("Content-Type", "").split(";")[0], h.get("Retry-After")) for s, h, _ in answers], answers
+            took = [t for _, _, t in answers]
+            assert max(took) < STORE_TIMEOUT + SLACK, took
+
+            async def write_succeeds() -> bool:
+                return 200 == (await status_of(http, "PUT", "/api/tenant/usage", **write))[0]
+            await eventually(write_succeeds, "a write after SIGCONT", deadline=STORE_TIMEOUT + SLACK)
+    finally:
+        service.kill()
+    log = service.log.read_text()
+    assert "unhandled error" not in log, log[-3000:]
+
+
+async def test_audited_requests_queued_behind_a_frozen_commit_answer_503_within_the_store_timeout(
+        private_pg: PgInstance, workdir: Path) -> None:
+    """Audited requests that arrive while the audit commit ahead of them hangs on a frozen PostgreSQL
+    answer 503 within STORE_TIMEOUT of their own start, not after that commit's timeout and their own."""
+    service = ServiceProcess(workdir, {"DATABASE_URL": private_pg.url, "STORE_TIMEOUT": str(STORE_TIMEOUT)})
+    admin = service.cli("keys", "create", "--tenant", "acme", "--role", "admin").stdout.strip()
+    service.start()
+    try:
+        export = {"headers": {"Authorization": f"Bearer {admin}"}}  # audited (audit_log.export) before it streams
+        async with aiohttp.ClientSession(service.url, timeout=aiohttp.ClientTimeout(total=30)) as http:
+            assert 200 == (await status_of(http, "GET", "/api/audit-logs/export", **export))[0]
+
+            async def export_after(delay: float) -> tuple[int, dict, float]:
+                await asyncio.sleep(delay)
+                return await status_of(http, "GET", "/api/audit-logs/export", **export)
+            with private_pg.frozen():
+                answers = await asyncio.gather(*(export_after(d) for d in (0, 0.2, 0.5, 1.0, 2.0)))
+            assert [(503, "5")] * 5 == [(s, h.get("Retry-After")) for s, h, _ in answers], answers
+            took = [t for _, _, t in answers]
+            assert max(took) < STORE_TIMEOUT + SLACK, took
+
+            async def export_succeeds() -> bool:
+                return 200 == (await export_after(0))[0]
+            await eventually(export_succeeds, "an export after SIGCONT", deadline=STORE_TIMEOUT + SLACK)
+    finally:
+        service.kill()
 
 
 async def test_sigterm_lets_in_flight_requests_finish_and_exits_0(workdir: Path) -> None:

@@ -155,7 +155,9 @@ async def alertmanager_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def store_ctx(injected: Store | None) -> Context:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        store = injected if injected is not None else await open_store(app[keys.SETTINGS].database_url)
+        settings = app[keys.SETTINGS]
+        store = injected if injected is not None else await open_store(settings.database_url,
+                                                                        wait=settings.store_timeout)
         app[keys.STORE] = store
         yield
         if injected is None:

@@ -4,7 +4,9 @@
 committed; only then may the caller answer 2xx. One writer task commits whatever is queued in
 one transaction (up to ``max_batch`` events): while a commit is in flight, new events gather
 for the next one, so under load many requests share one commit (and one fsync) without any
-added delay when idle. A failed commit fails every waiter of that batch (503 for a request).
+added delay when idle. A failed commit fails every waiter of that batch (503 for a request);
+when it failed because the database did not answer (``StoreUnavailable``), the waiters queued
+behind it fail with it, instead of waiting a whole store timeout more for the same answer.
 
 ``append_events`` writes directly, one transaction, for the command line (no writer task).
 """
@@ -23,7 +25,7 @@ from exporter.audit.actions import AUTH_FAILURE
 from exporter.audit.chain import seal
 from exporter.audit.events import PLATFORM, Actor, EventDraft, Outcome, RequestContext, to_record
 from exporter.core.clock import Clock
-from exporter.core.errors import StoreError
+from exporter.core.errors import StoreError, StoreUnavailable
 from exporter.store import AuditRecord, Store
 
 log = logging.getLogger(__name__)
@@ -117,17 +119,31 @@ class AuditLog:
         try:
             sealed = await self._store.append_audit([record for record, _ in batch], seal)
         except Exception as e:  # every waiter must hear of it, whatever it is
-            self._failures.inc(len(batch))
             log.error("audit commit of %d event(s) failed: %s", len(batch), e, exc_info=not isinstance(e, StoreError))
-            for _, waiter in batch:
-                if waiter is not None and not waiter.done():
-                    waiter.set_exception(e)
+            self._fail(batch, e)
+            if isinstance(e, StoreUnavailable):
+                self._fail_waiting(e)
             return
         self._batches.observe(len(sealed))
         for (_, waiter), record in zip(batch, sealed, strict=True):
             self._events.labels(record.action, record.outcome).inc()
             if waiter is not None and not waiter.done():
                 waiter.set_result(record)
+
+    def _fail(self, events: list[tuple[AuditRecord, _Waiter]], error: Exception) -> None:
+        self._failures.inc(len(events))
+        for _, waiter in events:
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(error)
+
+    def _fail_waiting(self, error: StoreUnavailable) -> None:
+        """Fail the queued events someone waits for: the database has just not answered within the
+        store timeout, and each would wait that long again. Events nobody waits for stay queued."""
+        waiting = [event for event in self._queue if event[1] is not None]
+        if waiting:
+            self._queue = [event for event in self._queue if event[1] is None]
+            log.error("%d queued audit event(s) failed with that commit", len(waiting))
+            self._fail(waiting, error)
 
 
 class AuthFailureSampler:

@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    store = await open_store(settings.database_url)
+    store = await open_store(settings.database_url, wait=settings.store_timeout)
     try:
         if args.audit_command == "verify":
             return await _verify(store, settings, args.tenant, args.checkpoint)

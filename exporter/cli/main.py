@@ -145,7 +145,7 @@ async def _keys(args: argparse.Namespace, settings: Settings) -> int:
     from exporter.core.clock import SystemClock, isoformat
     from exporter.store import open_store
 
-    store = await open_store(settings.database_url)
+    store = await open_store(settings.database_url, wait=settings.store_timeout)
     clock = SystemClock()
     try:
         if args.keys_command == "create":

@@ -16,8 +16,12 @@ __all__ = [
 ]
 
 
-async def open_store(url: str, *, migrate: bool = True) -> Store:
-    """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``postgresql://...``."""
+async def open_store(url: str, *, migrate: bool = True, wait: float = 5.0) -> Store:
+    """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``postgresql://...``.
+
+    ``wait``: seconds one operation may take before it fails with StoreUnavailable (PostgreSQL:
+    the whole operation; SQLite: the wait for another writer's lock).
+    """
     scheme = urlsplit(url).scheme
     store: Store
     if scheme == "sqlite":
@@ -25,11 +29,11 @@ async def open_store(url: str, *, migrate: bool = True) -> Store:
 
         path = url.removeprefix("sqlite://")
         path = path[1:] if path.startswith("/") else path
-        store = await SqliteStore.open(path or ":memory:")
+        store = await SqliteStore.open(path or ":memory:", wait=wait)
     elif scheme in ("postgres", "postgresql"):
         from exporter.store.postgres import PostgresStore
 
-        store = await PostgresStore.open(url)
+        store = await PostgresStore.open(url, wait=wait)
     else:
         raise SettingsError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:// or postgresql://)")
     if migrate:

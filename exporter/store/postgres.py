@@ -1,8 +1,19 @@
-"""PostgreSQL backend (asyncpg pool), for several replicas sharing one database."""
+"""PostgreSQL backend (asyncpg pool), for several replicas sharing one database.
+
+Every operation (``fetch``, ``execute``, ``executemany``, a ``transaction``) is over within the
+store timeout: acquiring a connection (opening one if need be), the statements, COMMIT or
+ROLLBACK and the reset on release share one deadline. asyncpg's own timeouts are per step, and
+against a frozen server each step waits out its own (the first write after a freeze took 10 s:
+5 s for BEGIN's command timeout, then 5 s more in release, waiting for the cancel request the
+frozen postmaster never answers). At the deadline the connection is terminated, so every pending
+await fails at once and the pool opens a new connection for the next acquirer.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -12,6 +23,8 @@ import asyncpg
 
 from exporter.core.errors import StoreError, StoreUnavailable
 from exporter.store.sql import Row, SqlStore
+
+log = logging.getLogger(__name__)
 
 _UNAVAILABLE = (
     OSError,
@@ -36,6 +49,38 @@ def _dollar(sql: str) -> str:
     return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
 
 
+class _Deadline:
+    """The time one operation has: when it is up, the operation's connection is terminated."""
+
+    __slots__ = ("_handle", "_loop", "at", "expired", "timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.timeout = timeout
+        self.at = self._loop.time() + timeout
+        self.expired = False
+        self._handle: asyncio.TimerHandle | None = None
+
+    def arm(self, conn: Any) -> None:
+        self._handle = self._loop.call_at(self.at, self._expire, conn)
+
+    def disarm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+
+    def _expire(self, conn: Any) -> None:
+        try:
+            conn.terminate()  # pending awaits fail with ConnectionDoesNotExistError; the pool gets the holder back
+        except asyncpg.exceptions.InterfaceError:  # released just now: the operation is over
+            return
+        self.expired = True
+
+    def explain(self, error: BaseException) -> str:
+        if self.expired or isinstance(error, TimeoutError):
+            return f"PostgreSQL did not answer within {self.timeout:g} s"
+        return f"PostgreSQL unavailable: {error}"
+
+
 class _PgTx:
     def __init__(self, conn: Any) -> None:
         self._conn = conn
@@ -53,9 +98,9 @@ class _PgTx:
 class PostgresStore(SqlStore):
     backend = "postgres"
 
-    def __init__(self, pool: Any, *, command_timeout: float) -> None:
+    def __init__(self, pool: Any, *, timeout: float) -> None:
         self._pool = pool
-        self._timeout = command_timeout
+        self._timeout = timeout
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10, wait: float = 5.0) -> PostgresStore:
@@ -67,7 +112,7 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {e}") from e
         except asyncpg.PostgresError as e:
             raise StoreError(f"PostgreSQL: {e}") from e
-        return cls(pool, command_timeout=wait)
+        return cls(pool, timeout=wait)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._conn() as conn:
@@ -91,13 +136,32 @@ class PostgresStore(SqlStore):
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[Any]:
+        """A pooled connection for one operation, which ends (or fails) within the store timeout."""
+        deadline = _Deadline(self._timeout)
         try:
-            async with self._pool.acquire(timeout=self._timeout) as conn:
+            conn = await self._pool.acquire(timeout=self._timeout)
+            deadline.arm(conn)
+            try:
                 yield conn
+            finally:
+                await self._release(conn, deadline)
         except _UNAVAILABLE as e:
-            raise StoreUnavailable(f"PostgreSQL unavailable: {e}") from e
+            raise StoreUnavailable(deadline.explain(e)) from e
         except asyncpg.PostgresError as e:
             raise StoreError(f"PostgreSQL: {e}") from e
+
+    async def _release(self, conn: Any, deadline: _Deadline) -> None:
+        """Give ``conn`` back (its reset runs before the deadline too).
+
+        A failure here is not the operation's: its outcome is known by now (a COMMIT answered, or
+        the error being raised). asyncpg terminates a connection whose reset fails.
+        """
+        try:
+            await self._pool.release(conn)
+        except Exception as e:  # any failure of the reset only drops the connection
+            log.warning("PostgreSQL connection dropped on release: %s", deadline.explain(e))
+        finally:
+            deadline.disarm()
 
     async def close(self) -> None:
         await self._pool.close()

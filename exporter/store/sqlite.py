@@ -44,12 +44,13 @@ class SqliteStore(SqlStore):
         self.path = path
 
     @classmethod
-    async def open(cls, path: str) -> SqliteStore:
+    async def open(cls, path: str, *, wait: float = 5.0) -> SqliteStore:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=5000", "foreign_keys=ON"):
+            busy = f"busy_timeout={round(wait * 1000)}"  # how long a write waits for another writer's lock
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", busy, "foreign_keys=ON"):
                 await conn.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as e:
             raise StoreUnavailable(f"cannot open SQLite database {path}: {e}") from e
