@@ -52,9 +52,11 @@ async def run(step: str, calls: int, workdir: Path) -> None:
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
 
-    from exporter.app.composition import create_app
-    from exporter.auth.keyring import ANY_ROLE, TENANT
-    from exporter.http import state as keys
+    from exporter.app.composition import PIPELINE, create_app
+    from exporter.app.services import SERVICES
+    from exporter.auth.principal import ANY_ROLE
+    from exporter.http.caller import TENANT
+    from exporter.http.pipeline import response_bytes
     from exporter.http.problems import request_id_for
     from exporter.settings import Settings
 
@@ -78,9 +80,9 @@ async def run(step: str, calls: int, workdir: Path) -> None:
     for request in pool:
         await wrapped(request)  # the token verified and cached, the body encoded, TENANT on every request
     handler = wrapped.__wrapped__
-    access = app[keys.ACCESS]
+    access = app[SERVICES].access
     quota = access._quota
-    metrics = app[keys.PIPELINE]._metrics
+    metrics = app[PIPELINE]._metrics
     assert metrics is not None
     tenant = pool[0][TENANT]
     response = await handler(pool[0])
@@ -96,7 +98,8 @@ async def run(step: str, calls: int, workdir: Path) -> None:
         "access": lambda r: access.admit_known(r, ANY_ROLE),
         "quota": lambda r: quota.admit(tenant),
         "request-id": request_id_for,
-        "telemetry": lambda r: metrics.record(r, PATH, 200, tenant.id, 0.001, response),
+        "telemetry": lambda r: metrics.finish(r.method, PATH, 200, tenant.id, 0.001, r.content_length or 0,
+                                              response_bytes(response)),
         "noop": lambda r: None,  # the measuring loop's own cost, subtracted from the others
     }
     call = one[step]

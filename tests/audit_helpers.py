@@ -9,7 +9,6 @@ from typing import Any
 
 from exporter.audit.events import Actor, EventDraft, Target
 from exporter.audit.recorder import append_events
-from exporter.http import state as keys
 from exporter.store import Store, open_store
 from tests.conftest import Service
 
@@ -26,7 +25,7 @@ async def write(service: Service, *drafts: EventDraft, step: float = 1.0) -> Non
     """Commit each draft at its own time, ``step`` seconds apart (the service clock moves)."""
     for d in drafts:
         service.clock.advance(step)
-        await append_events(service.app[keys.STORE], service.clock, [d])
+        await append_events(service.services.store, service.clock, [d])
 
 
 async def get_json(service: Service, path: str, headers: dict[str, str], **params: Any) -> tuple[int, Any]:

@@ -15,7 +15,7 @@ from aiohttp.web_runner import BaseRunner
 from prometheus_client import CollectorRegistry
 
 from exporter.app.composition import create_app
-from exporter.http import state as keys
+from exporter.app.services import SERVICES
 from exporter.http.server import ProblemAppRunner
 from exporter.settings import Settings
 from exporter.store import Store, open_store
@@ -90,14 +90,15 @@ class Service:
         self.client = client
         self.clock = clock
         self.app = client.server.app
+        self.services = self.app[SERVICES]
 
     @property
     def registry(self) -> CollectorRegistry:
-        return self.app[keys.REGISTRY]
+        return self.services.registry
 
     async def token(self, tenant: str, role: str = "viewer") -> str:
-        catalog = self.app[keys.CONFIG].current.catalog
-        return await make_token(self.app[keys.STORE], catalog, self.clock, tenant, role)
+        catalog = self.services.config.current.catalog
+        return await make_token(self.services.store, catalog, self.clock, tenant, role)
 
     async def headers(self, tenant: str, role: str = "viewer", **extra: str) -> dict[str, str]:
         return auth(await self.token(tenant, role), **extra)
@@ -112,7 +113,8 @@ class ServedAsInProduction(TestServer):
     does not): a handler finishes what it started."""
 
     async def _make_runner(self, **kwargs: Any) -> BaseRunner:
-        return ProblemAppRunner(self.app, self.app[keys.PROTOCOL_ERRORS], **{**kwargs, "handler_cancellation": False})
+        return ProblemAppRunner(self.app, self.app[SERVICES].protocol_errors,
+                                **{**kwargs, "handler_cancellation": False})
 
 
 @pytest.fixture

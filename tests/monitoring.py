@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.http import state as keys
 from exporter.sla.probes import ProbeResult
 from tests.conftest import Service
 from tests.helpers import TWO_TENANTS, make_config_dir
@@ -42,5 +41,5 @@ async def tick(service: Service, seconds: float = 15.0, *, probe: bool | None = 
     for _ in range(times):
         service.clock.advance(seconds)
         if probe is not None:
-            service.app[keys.PROBE_RESULTS].record(ProbeResult("api", probe, 0.001))
-        await service.app[keys.ALERTING].tick()
+            service.services.probe_results.record(ProbeResult("api", probe, 0.001))
+        await service.services.alerting.tick()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.http import state as keys
 from exporter.sla.probes import ProbeResult
 from tests.conftest import Service
 from tests.helpers import TWO_TENANTS, make_config_dir
@@ -47,5 +46,5 @@ async def rounds(service: Service, cache: TcpEndpoint, pattern: str) -> list[Pro
     for state in pattern:
         await (cache.up() if state == "+" else cache.down())
         service.clock.advance(INTERVAL)
-        out += await service.app[keys.PROBES].run_once()
+        out += await service.services.probes.run_once()
     return out

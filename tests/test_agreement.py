@@ -30,8 +30,8 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 def replay(scenario: Scenario, store: Store, monitoring: MonitoringConfig = MONITORING) -> Replay:
-    registry, clock, probes = CollectorRegistry(), FakeClock(), ProbeCollector()
-    registry.register(probes)
+    registry, clock = CollectorRegistry(), FakeClock()
+    probes = ProbeCollector(registry)
     engine = AlertEngine(registry, clock, lambda: monitoring, store)
     return Replay(scenario, engine, clock, registry, probes).run()
 

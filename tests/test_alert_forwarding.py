@@ -14,7 +14,6 @@ from exporter.alertmanager.client import AlertmanagerClient
 from exporter.alertmanager.forwarder import AlertForwarder, Batch
 from exporter.core.clock import isoformat
 from exporter.core.errors import SettingsError
-from exporter.http import state as keys
 from exporter.settings import Settings
 from tests.conftest import Service, ServiceFactory
 from tests.monitoring import PROBE_RULES, config_with, tick
@@ -29,7 +28,7 @@ async def forwarding(make_service: ServiceFactory, tmp_path: Path) -> AsyncItera
     service = await make_service(config_dir=config_with(tmp_path, PROBE_RULES))
     async with aiohttp.ClientSession() as session:
         client = AlertmanagerClient("http://127.0.0.1:9", session, CollectorRegistry())
-        yield service, AlertForwarder(client, service.app[keys.ALERTING], service.clock, service.registry,
+        yield service, AlertForwarder(client, service.services.alerting, service.clock, service.registry,
                                       resend_interval=RESEND, generator_url=GENERATOR)
 
 
@@ -52,7 +51,7 @@ async def test_pending_alerts_wait_and_a_firing_one_is_sent_then_resent_each_int
     batch = forwarder.due()
     assert [("firing", "UptimeDegraded", at(service, 4 * RESEND))] == summary(batch)
     [(_, payload)] = batch.items
-    degraded = next(a for a in service.app[keys.ALERTING].alerts() if a.rule.name == "UptimeDegraded")
+    degraded = next(a for a in service.services.alerting.alerts() if a.rule.name == "UptimeDegraded")
     assert ({"alertname": "UptimeDegraded", "severity": "warning", "signal": "uptime", "service": "api",
              "source": "tenant-exporter"}, isoformat(degraded.active_at_ms / 1000), GENERATOR) \
         == (payload["labels"], payload["startsAt"], payload["generatorURL"])
@@ -80,7 +79,7 @@ async def test_a_resolved_alert_is_sent_with_its_end_and_resent_while_listed(
     await tick(service, probe=False)
     forwarder.sent(forwarder.due())
     await tick(service, probe=True, times=21)  # the failure leaves the 5 m window: resolved
-    resolved_at = next(a for a in service.app[keys.ALERTING].alerts(include_resolved=True)
+    resolved_at = next(a for a in service.services.alerting.alerts(include_resolved=True)
                        if a.rule.name == "UptimeDegraded").resolved_at_ms
     assert resolved_at is not None
     batch = forwarder.due()
@@ -105,7 +104,7 @@ async def test_an_alert_whose_rule_is_removed_by_a_reload_is_sent_resolved_at_on
                                 "    runbook_url: https://runbooks.example.com/uptime\n", "")
     assert "UptimeDegraded" not in rules
     (tmp_path / "monitoring.yml").write_text(rules)
-    assert (await service.app[keys.CONFIG].reload()).ok
+    assert (await service.services.config.reload()).ok
     await tick(service, probe=False)
     batch = forwarder.due()
     assert [("resolved", "UptimeDegraded", at(service))] == summary(batch)
@@ -133,13 +132,13 @@ async def test_without_alertmanager_nothing_is_forwarded_and_acknowledgements_ha
     answered as before with silence_id null."""
     service = await make_service(config_dir=config_with(tmp_path, PROBE_RULES))
     await tick(service, probe=False)
-    alert = next(a for a in service.app[keys.ALERTING].alerts() if a.rule.name == "UptimeDegraded")
+    alert = next(a for a in service.services.alerting.alerts() if a.rule.name == "UptimeDegraded")
     async with service.client.post(f"/api/monitoring/alerts/acknowledge/{alert.id}",
                                    headers=await service.headers("acme", "operator")) as r:
         assert (200, None) == (r.status, (await r.json())["acknowledgement"]["silence_id"])
-    assert (None, None, None) == (service.app.get(keys.ALERT_FORWARDER), service.app.get(keys.SILENCES),
-                                  service.registry.get_sample_value("tenant_exporter_alertmanager_requests_total",
-                                                                    {"operation": "post_alerts", "result": "error"}))
+    assert (None, None) == (service.services.alertmanager,
+                            service.registry.get_sample_value("tenant_exporter_alertmanager_requests_total",
+                                                              {"operation": "post_alerts", "result": "error"}))
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -9,7 +9,6 @@ import pytest
 
 from exporter.audit.events import PLATFORM, Actor, Outcome, RequestContext, Target
 from exporter.auth import tokens
-from exporter.http import state as keys
 from tests.audit_helpers import database_text, get_json, holding_chain_lock, search, usage_draft, write
 from tests.conftest import Service, ServiceFactory
 from tests.helpers import ROOT, TWO_TENANTS, auth, make_config_dir
@@ -63,7 +62,7 @@ async def test_the_answer_waits_for_the_audit_commit(service: Service, database_
 async def test_many_concurrent_events_share_few_commits(service: Service) -> None:
     """Group commit: 200 events recorded at once are all committed, in fewer transactions than
     events, each in its own place in the tenant's chain."""
-    audit = service.app[keys.AUDIT]
+    audit = service.services.audit
     records = await asyncio.gather(*(audit.record(usage_draft("acme", i)) for i in range(200)))
     assert list(range(1, 201)) == sorted(r.seq for r in records)
     commits = service.registry.get_sample_value("tenant_exporter_audit_commit_batch_events_count")
@@ -235,7 +234,7 @@ async def test_failed_logins_are_counted_and_sampled(service: Service) -> None:
     assert 401 == (await service.client.get("/api/tenant/usage")).status
     service.clock.advance(61)
     assert 401 == (await service.client.get("/api/tenant/config", headers=bad)).status
-    await service.app[keys.AUDIT].flush()
+    await service.services.audit.flush()
     value = service.registry.get_sample_value
     assert (21.0, 1.0, 19.0) == (
         value("tenant_exporter_auth_failures_total", {"reason": "invalid_token"}),
@@ -256,8 +255,8 @@ async def test_tokens_never_reach_the_database(service: Service) -> None:
     assert 200 == await report(service, auth(good), cases_created=3)
     assert 401 == (await service.client.get("/api/tenant/usage", headers=auth(bad))).status
     assert 200 == (await service.client.get("/api/audit-logs/export", headers=auth(admin))).status
-    await service.app[keys.AUDIT].flush()
-    everything = await database_text(service.app[keys.STORE])
+    await service.services.audit.flush()
+    everything = await database_text(service.services.store)
     assert "usage.report" in everything and "auth.failure" in everything  # the search looks at the right data
     for secret in (good, admin, bad, f"Bearer {good}", f"Bearer {bad}"):
         assert secret not in everything
@@ -269,7 +268,7 @@ async def test_verify_reports_the_first_broken_row(service: Service) -> None:
     admin = await service.headers("acme", "admin")
     status, body = await get_json(service, "/api/audit-logs/verify", admin)
     assert (200, True, [None]) == (status, body["ok"], [t["first_broken"] for t in body["tenants"]])
-    await service.app[keys.STORE].execute(
+    await service.services.store.execute(
         "UPDATE audit_events SET details = '{}' WHERE tenant_id = 'acme' AND seq = 3")
     status, body = await get_json(service, "/api/audit-logs/verify", admin)
     [chain] = body["tenants"]
@@ -280,7 +279,7 @@ async def test_verify_reports_the_first_broken_row(service: Service) -> None:
 async def test_failed_logins_from_many_addresses_are_capped_per_minute(service: Service) -> None:
     """A flood from 100 addresses in one minute records 60 events (the rest are counted only);
     the next minute records again."""
-    sampler, audit = service.app[keys.AUTH_FAILURES], service.app[keys.AUDIT]
+    sampler, audit = service.services.auth_failures, service.services.audit
     recorded = [sampler.failed("invalid_token", RequestContext(source_ip=f"198.51.100.{i}"), {}) for i in range(100)]
     service.clock.advance(60)
     recorded.append(sampler.failed("invalid_token", RequestContext(source_ip="203.0.113.9"), {}))

@@ -9,7 +9,6 @@ import re
 
 from exporter.audit.events import Actor, Outcome, RequestContext, Target
 from exporter.audit.export import EXPORT_BATCH, defang
-from exporter.http import state as keys
 from tests.audit_helpers import get_json, search, usage_draft, write
 from tests.conftest import Service, ServiceFactory
 
@@ -47,8 +46,8 @@ async def test_jsonl_export_streams_every_match_in_the_api_shape(service: Servic
     """JSON Lines, oldest first, the same event objects as the list API, across several
     internal batches; filters apply as they do to search."""
     n = EXPORT_BATCH * 2 + 7
-    await service.app[keys.AUDIT].flush()
-    audit = service.app[keys.AUDIT]
+    await service.services.audit.flush()
+    audit = service.services.audit
     for i in range(n):
         service.clock.advance(0.001)
         audit.submit(usage_draft("acme", i))

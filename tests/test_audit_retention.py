@@ -11,7 +11,6 @@ import pytest
 from exporter.audit.chain import verify_tenants
 from exporter.audit.events import PLATFORM
 from exporter.core.errors import ArchiveError, SettingsError
-from exporter.http import state as keys
 from exporter.settings import Settings
 from tests.audit_helpers import get_json, usage_draft, write
 from tests.conftest import ServiceFactory
@@ -31,9 +30,9 @@ async def test_retention_deletes_expired_events_in_batches_after_archiving(
     service.clock.advance(31 * DAY)
     await write(service, *(usage_draft("globex", i) for i in range(7, 9)))
 
-    assert {"globex": 7} == await service.app[keys.AUDIT_MAINTENANCE].run_retention()
+    assert {"globex": 7} == await service.services.audit_maintenance.run_retention()
 
-    store = service.app[keys.STORE]
+    store = service.services.store
     rows = await store.fetch("SELECT tenant_id, seq FROM audit_events ORDER BY tenant_id, seq")
     assert [("acme", s) for s in range(1, 8)] + [("globex", 8), ("globex", 9)] == [tuple(r) for r in rows]
     results = await verify_tenants(store, None, key=KEY)
@@ -61,8 +60,8 @@ async def test_nothing_is_deleted_when_the_archive_cannot_be_written(
     await write(service, usage_draft("globex", 1))
     service.clock.advance(31 * DAY)
     with pytest.raises(ArchiveError, match=r"cannot archive audit events of globex to .*archive"):
-        await service.app[keys.AUDIT_MAINTENANCE].run_retention()
-    assert [(1,)] == [tuple(r) for r in await service.app[keys.STORE].fetch("SELECT seq FROM audit_events")]
+        await service.services.audit_maintenance.run_retention()
+    assert [(1,)] == [tuple(r) for r in await service.services.store.fetch("SELECT seq FROM audit_events")]
 
 
 async def test_a_forged_retention_anchor_is_detected_with_the_key(make_service: ServiceFactory) -> None:
@@ -72,8 +71,8 @@ async def test_a_forged_retention_anchor_is_detected_with_the_key(make_service: 
     await write(service, *(usage_draft("globex", i) for i in range(3)))
     service.clock.advance(31 * DAY)
     await write(service, *(usage_draft("globex", i) for i in range(3, 6)))
-    await service.app[keys.AUDIT_MAINTENANCE].run_retention()
-    store = service.app[keys.STORE]
+    await service.services.audit_maintenance.run_retention()
+    store = service.services.store
     assert [True] == [v.ok for v in await verify_tenants(store, ["globex"], key=KEY)]
     fourth = await store.fetch("SELECT hash FROM audit_events WHERE tenant_id = 'globex' AND seq = 4")
     await store.execute("DELETE FROM audit_events WHERE tenant_id = 'globex' AND seq = 4")
@@ -89,7 +88,7 @@ async def test_platform_events_follow_their_own_retention(make_service: ServiceF
     service = await make_service(audit_platform_retention_days=7)
     await write(service, usage_draft(PLATFORM, 1, action="config.reload"))
     service.clock.advance(8 * DAY)
-    assert {PLATFORM: 1} == await service.app[keys.AUDIT_MAINTENANCE].run_retention()
+    assert {PLATFORM: 1} == await service.services.audit_maintenance.run_retention()
 
 
 async def test_checkpoints_are_signed_stored_exported_and_catch_a_cut_tail(make_service: ServiceFactory) -> None:
@@ -98,7 +97,7 @@ async def test_checkpoints_are_signed_stored_exported_and_catch_a_cut_tail(make_
     service = await make_service(audit_checkpoint_key=KEY)
     await write(service, *(usage_draft("acme", i) for i in range(6)))
     service.clock.advance(100)
-    [checkpoint] = await service.app[keys.AUDIT_MAINTENANCE].checkpoint()
+    [checkpoint] = await service.services.audit_maintenance.checkpoint()
     assert ("acme", 6, 64) == (checkpoint.tenant_id, checkpoint.seq, len(checkpoint.signature))
     value = service.registry.get_sample_value
     assert (6.0, float(int(checkpoint.hash[:12], 16)), 1.0, 105.0) == (
@@ -107,7 +106,7 @@ async def test_checkpoints_are_signed_stored_exported_and_catch_a_cut_tail(make_
         value("tenant_exporter_audit_checkpoint_signed", {"tenant": "acme"}),
         value("tenant_exporter_audit_oldest_event_age_seconds", {"tenant": "acme"}))
 
-    store = service.app[keys.STORE]
+    store = service.services.store
     fifth = await store.fetch("SELECT hash FROM audit_events WHERE tenant_id = 'acme' AND seq = 5")
     await store.execute("DELETE FROM audit_events WHERE tenant_id = 'acme' AND seq = 6")
     await store.execute("UPDATE audit_chain_heads SET seq = 5, hash = ? WHERE tenant_id = 'acme'", fifth[0][0])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from exporter.http import state as keys
 from tests.conftest import Service, ServiceFactory
 
 URL = "/api/monitoring/metrics/custom"
@@ -25,7 +24,7 @@ async def test_many_samples_become_one_summary_event(service: Service) -> None:
         async with service.client.post(URL, json=body, headers=headers) as r:
             assert 400 <= r.status < 500
     assert [] == await audit_events(service, "metric.custom.submit")  # nothing per sample
-    await service.app[keys.CUSTOM_DIGEST].flush()
+    await service.services.custom_digest.flush()
     [event] = await audit_events(service, "metric.custom.submit")
     details = event["details"]
     assert (50, {"invalid_body": 2, "reserved_name": 1}) == (details["samples_accepted"], details["samples_refused"])

@@ -12,7 +12,6 @@ import pytest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exporter.http import state as keys
 from tests.conftest import Service
 from tests.metrics_helpers import value
 from tests.service_process import free_port
@@ -95,7 +94,7 @@ class LargeCollector(Collector):
 async def test_concurrent_scrapes_share_one_rendering_off_the_loop(service: Service) -> None:
     """Ten scrapes at once cause one rendering, and other requests are answered while it runs."""
     service.registry.register(LargeCollector())
-    renderer = service.app[keys.RENDERER]
+    renderer = service.services.renderer
     before = renderer.renders
     order: list[str] = []
 

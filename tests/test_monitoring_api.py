@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.http import state as keys
 from tests.audit_helpers import search
 from tests.conftest import ServiceFactory
 from tests.monitoring import PROBE_RULES, config_with, tick
@@ -30,7 +29,7 @@ async def test_the_real_self_probe_reaches_the_listener_and_reports_failure(
 ) -> None:
     """The API probe GETs /-/ready on the service's own port (success), and fails against a closed port."""
     service = await make_service()
-    result = {r.service: r for r in await service.app[keys.PROBES].run_once()}["api"]
+    result = {r.service: r for r in await service.services.probes.run_once()}["api"]
     assert (True, "HTTP 200") == (result.success, result.detail)
     assert 1.0 == service.registry.get_sample_value("tenant_exporter_probe_success", {"service": "api"})
     await tick(service)
@@ -38,7 +37,7 @@ async def test_the_real_self_probe_reaches_the_listener_and_reports_failure(
         assert 100.0 == (await r.json())["uptime"]
     closed = await make_service(probe_api_url="http://127.0.0.1:9/-/ready",
                                 config_dir=config_with(tmp_path, PROBE_RULES))
-    failed = {r.service: r for r in await closed.app[keys.PROBES].run_once()}["api"]
+    failed = {r.service: r for r in await closed.services.probes.run_once()}["api"]
     assert (False, 0.0) == (failed.success, closed.registry.get_sample_value("tenant_exporter_probe_success",
                                                                              {"service": "api"}))
 
@@ -123,7 +122,7 @@ async def test_alerts_list_and_acknowledge_until_resolved(make_service: ServiceF
         resolved = {a["rule"]: a for a in (await r.json())["alerts"]}
     assert ("resolved", False, None) == (resolved["UptimeDown"]["state"], resolved["UptimeDown"]["acknowledged"],
                                          resolved["UptimeDown"]["acknowledgement"])
-    assert [] == await service.app[keys.STORE].open_acknowledgements()
+    assert [] == await service.services.store.open_acknowledgements()
     await tick(service, probe=False, times=12)  # 12 of 21 fail: a new episode of the same alert, unacknowledged
     async with service.client.get("/api/monitoring/alerts", headers=operator) as r:
         again_down = (await r.json())["alerts"][0]
@@ -136,7 +135,7 @@ async def test_acknowledgement_survives_a_restart(make_service: ServiceFactory, 
     config = config_with(tmp_path, PROBE_RULES)
     first = await make_service(config_dir=config)
     await tick(first, probe=False, times=2)
-    alert = next(a for a in first.app[keys.ALERTING].alerts() if a.rule.name == "UptimeDown")
+    alert = next(a for a in first.services.alerting.alerts() if a.rule.name == "UptimeDown")
     async with first.client.post(f"/api/monitoring/alerts/acknowledge/{alert.id}",
                                  headers=await first.headers("acme", "operator")) as r:
         assert 200 == r.status
@@ -149,9 +148,9 @@ async def test_acknowledgement_survives_a_restart(make_service: ServiceFactory, 
     await second.client.close()
     third = await make_service(config_dir=config)  # the alert ended while nobody was watching
     await tick(third, probe=True, times=19)  # with the start's evaluation: 20 samples, 4m45s
-    assert 1 == len(await third.app[keys.STORE].open_acknowledgements())  # the window is not full yet
+    assert 1 == len(await third.services.store.open_acknowledgements())  # the window is not full yet
     await tick(third, probe=True)  # 5m: full, and the alert is not active
-    assert [] == await third.app[keys.STORE].open_acknowledgements()
+    assert [] == await third.services.store.open_acknowledgements()
 
 
 async def test_alert_state_is_exported(make_service: ServiceFactory, tmp_path: Path) -> None:
@@ -198,7 +197,7 @@ async def test_a_bad_monitoring_reload_keeps_the_rules(make_service: ServiceFact
     assert 400 == r.status
     assert any("monitoring.yml:" in e and "rules[1].threshold" in e for e in problem["errors"]), problem
     await tick(service, probe=False, times=2)
-    assert ["UptimeDegraded", "UptimeDown"] == sorted(a.rule.name for a in service.app[keys.ALERTING].alerts())
+    assert ["UptimeDegraded", "UptimeDown"] == sorted(a.rule.name for a in service.services.alerting.alerts())
 
 
 async def test_a_reloaded_threshold_applies_at_the_next_evaluation(
@@ -210,9 +209,9 @@ async def test_a_reloaded_threshold_applies_at_the_next_evaluation(
     service = await make_service(config_dir=config)
     await tick(service, probe=True)
     await tick(service, probe=False, times=2)
-    assert "UptimeDegraded" in {a.rule.name for a in service.app[keys.ALERTING].alerts() if a.state == "firing"}
+    assert "UptimeDegraded" in {a.rule.name for a in service.services.alerting.alerts() if a.state == "firing"}
     (config / "monitoring.yml").write_text(PROBE_RULES.replace("threshold: 100%", "threshold: 30%"))
     async with service.client.post("/-/reload", headers=await service.headers("acme", "operator")) as r:
         assert 200 == r.status
     await tick(service, probe=True)  # 2 of 4: 50 %
-    assert "UptimeDegraded" not in {a.rule.name for a in service.app[keys.ALERTING].alerts()}
+    assert "UptimeDegraded" not in {a.rule.name for a in service.services.alerting.alerts()}

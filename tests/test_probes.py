@@ -14,7 +14,6 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exporter.http import state as keys
 from exporter.monitoring.services import ServiceConfig, SlaTarget
 from exporter.sla.checks import Check, HttpCheck, TcpCheck
 from exporter.sla.probes import ProbeCollector, ProbeResult, ProbeRunner
@@ -115,8 +114,8 @@ async def test_a_result_is_stamped_with_the_clock_and_weighted_by_the_interval(e
 
 def test_counters_total_every_result_and_its_time() -> None:
     """probes_total, probe_failures_total and the observed/downtime seconds add up every result, from zero."""
-    registry, collector = CollectorRegistry(), ProbeCollector()
-    registry.register(collector)
+    registry = CollectorRegistry()
+    collector = ProbeCollector(registry)
     collector.ensure(["api", "cache"])
     for success in (True, False, False):
         collector.record(ProbeResult("api", success, 0.01, at=1.0, weight_seconds=15.0))
@@ -133,8 +132,8 @@ def test_counters_total_every_result_and_its_time() -> None:
 async def test_the_database_probe_pings_the_real_store(make_service: ServiceFactory) -> None:
     """The built-in database service pings the store (SQLite or PostgreSQL) and succeeds."""
     service = await make_service()
-    results = {r.service: r for r in await service.app[keys.PROBES].run_once()}
-    backend = service.app[keys.STORE].backend
+    results = {r.service: r for r in await service.services.probes.run_once()}
+    backend = service.services.store.backend
     assert (True, f"{backend} answered") == (results["database"].success, results["database"].detail)
 
 
@@ -196,11 +195,11 @@ async def test_a_reload_adds_a_service_to_probe(make_service: ServiceFactory, tm
     """After monitoring.yml gains a TCP service and the config is reloaded, the next round probes it too."""
     config = make_config_dir(tmp_path / "config", tenants=TWO_TENANTS)
     service_ = await make_service(config_dir=config)
-    assert ["api", "database"] == sorted(r.service for r in await service_.app[keys.PROBES].run_once())
+    assert ["api", "database"] == sorted(r.service for r in await service_.services.probes.run_once())
     text = (config / "monitoring.yml").read_text().replace(
         "services:\n", f"services:\n  cache: {{type: tcp, address: '127.0.0.1:{free_port()}', sla_target: 99%}}\n")
     (config / "monitoring.yml").write_text(text)
     async with service_.client.post("/-/reload", headers=await service_.headers("acme", "operator")) as r:
         assert 200 == r.status
-    results = {r.service: r.success for r in await service_.app[keys.PROBES].run_once()}
+    results = {r.service: r.success for r in await service_.services.probes.run_once()}
     assert {"api": True, "database": True, "cache": False} == results

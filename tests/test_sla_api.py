@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from exporter.http import state as keys
 from tests.conftest import ServiceFactory
 from tests.metrics_helpers import value
 from tests.sla_helpers import INTERVAL, rounds, sla_config
@@ -143,7 +142,7 @@ async def test_month_to_date_gauges_are_exported(make_service: ServiceFactory, c
     """/metrics carries the target, month-to-date uptime, remaining budget and breaches per service."""
     service = await make_service(config_dir=sla_config(tmp_path / "config", cache.port))
     await rounds(service, cache, "++--+")
-    service.app[keys.SLA].snapshot()
+    service.services.sla.snapshot()
     text = await (await service.client.get("/metrics")).text()
     figures = {name: value(text, name, service="cache") for name in (
         "tenant_exporter_sla_target_ratio", "tenant_exporter_sla_uptime_month_to_date_ratio",

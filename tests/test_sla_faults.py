@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from exporter.http import state as keys
 from tests.conftest import ServiceFactory
 from tests.pg_instance import PgInstance
 from tests.sla_helpers import rounds, sla_config
@@ -37,7 +36,7 @@ async def test_during_a_database_outage_the_page_answers_and_no_result_is_lost(
         database = next(c for c in (await r.json())["components"] if c["id"] == "database")
     async with service.client.get("/api/monitoring/sla", headers=headers) as r:
         during = (r.status, (await r.json())["services"]["database"]["downtime_minutes"])
-    await service.app[keys.SLA].flush()  # fails: the batch stays in memory
+    await service.services.sla.flush()  # fails: the batch stays in memory
     assert ("major_outage", (200, 30.0)) == (database["status"], during)
     private_pg.start()
     private_pg.wait_ready()

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from exporter.http import state as keys
 from tests.conftest import Service, ServiceFactory
 from tests.monitoring import tick
 from tests.sla_helpers import INTERVAL, rounds, sla_config
@@ -110,7 +109,7 @@ async def test_uptime_days_hold_90_days_oldest_first_with_null_for_no_data(make_
     service = await make_service(config_dir=sla_config(tmp_path / "config", cache.port))
     await rounds(service, cache, "+++-")
     days = component(await status(service), "cache")["uptime_days"]
-    today = service.app[keys.SLA].snapshot().history["cache"][-1][0]
+    today = service.services.sla.snapshot().history["cache"][-1][0]
     assert (90, today, 75.0, [None] * 89) == (len(days), days[-1]["date"], days[-1]["uptime"],
                                               [d["uptime"] for d in days[:-1]])
     assert (75.0, today) == (component(await status(service), "cache")["uptime_month_to_date"],

@@ -209,9 +209,10 @@ async def contract_site() -> AsyncIterator[str]:
         return web.json_response(summary)
 
     app = web.Application()
-    app.router.add_get("/status", status_api.status_page)
-    app.router.add_get("/status/status.js", status_api.status_script)
-    app.router.add_get("/status/status.css", status_api.status_stylesheet)
+    pages = status_api.StatusPageApi(lambda: None)  # type: ignore[arg-type,return-value]  # only the files
+    app.router.add_get("/status", pages.status_page)
+    app.router.add_get("/status/status.js", pages.status_script)
+    app.router.add_get("/status/status.css", pages.status_stylesheet)
     app.router.add_get("/api/monitoring/status", status_json)
     runner = web.AppRunner(app)
     await runner.setup()

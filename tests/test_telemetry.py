@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from exporter.http import state as keys
+from exporter.app.composition import PIPELINE
 from exporter.http.openapi import operation
 from exporter.telemetry.http_metrics import DURATION_BUCKETS
 from tests.conftest import Service
@@ -111,7 +111,7 @@ async def test_exceptions_count_as_500_and_disconnects_as_499(aiohttp_client, da
 
     app = create_app(Settings.from_env({}, config_dir=config_dir, database_url=database_url),
                      registry=CollectorRegistry(), clock=clock)
-    app[keys.PIPELINE].add_routes([web.get("/boom", boom), web.get("/slow", slow)])
+    app[PIPELINE].add_routes([web.get("/boom", boom), web.get("/slow", slow)])
     client = await aiohttp_client(app)
     resp = await client.get("/boom")
     assert (500, "application/problem+json") == (resp.status, resp.content_type)
@@ -145,8 +145,8 @@ async def test_usage_and_limits_per_tenant_are_exported(service: Service) -> Non
     """Usage and limit gauges per tenant and resource, in base units, with 80 %/100 % crossings."""
     headers = await service.headers("globex", "service")
     await service.client.put("/api/tenant/usage", json={"storage_used_gb": 4.5, "cases_created": 60}, headers=headers)
-    await service.app[keys.USAGE].flush()
-    service.app[keys.USAGE_METRICS].refresh(service.app[keys.CONFIG].current.catalog, service.app[keys.USAGE])
+    await service.services.usage.flush()
+    service.services.usage_metrics.refresh(service.services.config.current.catalog, service.services.usage)
     text = await scrape(service)
     assert 4.5e9 == value(text, "tenant_exporter_storage_used_bytes", tenant="globex")
     assert 5e9 == value(text, "tenant_exporter_storage_limit_bytes", tenant="globex")

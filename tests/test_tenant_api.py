@@ -76,13 +76,12 @@ async def test_missing_or_invalid_token_is_401_with_a_challenge(service: Service
 async def test_a_revoked_key_stops_working(service: Service) -> None:
     """After `keys revoke`, the token is refused once the key ring refreshes."""
     from exporter.auth import apikeys
-    from exporter.http import state as keys
 
     token = await service.token("acme", "admin")
     assert 200 == (await service.client.get("/api/tenant/config", headers=auth(token))).status
-    record = next(r for r in await service.app[keys.STORE].list_api_keys("acme") if r.name == "acme-admin")
-    await apikeys.revoke_key(service.app[keys.STORE], service.clock, record.id)
-    await service.app[keys.KEYRING].refresh()
+    record = next(r for r in await service.services.store.list_api_keys("acme") if r.name == "acme-admin")
+    await apikeys.revoke_key(service.services.store, service.clock, record.id)
+    await service.services.keyring.refresh()
     assert 401 == (await service.client.get("/api/tenant/config", headers=auth(token))).status
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from exporter.auth.keyring import required_roles
-from exporter.http import state as keys
+from exporter.http.caller import required_roles
 from tests.conftest import Service, ServiceFactory
 from tests.monitoring import PROBE_RULES, config_with, tick
 
@@ -49,7 +48,7 @@ async def leave_traces_as_globex(service: Service) -> list[str]:
     admin, svc = await service.headers("globex", "admin"), await service.headers("globex", "service")
     operator = await service.headers("globex", "operator")
     await tick(service, probe=False, times=2)
-    alert_id = service.app[keys.ALERTING].alerts()[0].id
+    alert_id = service.services.alerting.alerts()[0].id
     async with service.client.post(f"/api/monitoring/alerts/acknowledge/{alert_id}",
                                    json={"comment": SECRET_COMMENT}, headers=operator) as r:
         assert 200 == r.status
@@ -60,7 +59,7 @@ async def leave_traces_as_globex(service: Service) -> list[str]:
         assert 200 == r.status
     async with service.client.get("/api/tenant/config", headers={"Authorization": "Bearer tex_wrong"}) as r:
         assert 401 == r.status
-    records = await service.app[keys.STORE].list_api_keys("globex")
+    records = await service.services.store.list_api_keys("globex")
     return ["globex", "Globex", SECRET_COMMENT, *(r.id for r in records)]
 
 

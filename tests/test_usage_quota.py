@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from aiohttp.test_utils import TestClient
 
 from exporter.core.clock import month_bounds
-from exporter.http import state as keys
 from tests.conftest import Service
 from tests.helpers import make_config_dir
 
@@ -49,10 +48,10 @@ async def test_counts_are_flushed_in_batches_not_per_request(service: Service) -
     headers = await service.headers("globex")
     for _ in range(5):
         await service.client.get("/api/tenant/config", headers=headers)
-    store = service.app[keys.STORE]
+    store = service.services.store
     month = datetime.fromtimestamp(service.clock.now(), UTC).strftime("%Y-%m")
     assert {} == await store.api_calls(month)
-    await service.app[keys.USAGE].flush()
+    await service.services.usage.flush()
     assert {"globex": 5} == await store.api_calls(month)
 
 
@@ -84,7 +83,7 @@ async def test_quota_resets_at_the_start_of_the_next_utc_month(make_service, tmp
     headers = await service.headers("tiny")
     for _ in range(5):
         await service.client.get("/api/tenant/config", headers=headers)
-    await service.app[keys.USAGE].flush()
+    await service.services.usage.flush()
     assert 429 == (await service.client.get("/api/tenant/config", headers=headers)).status
     _, end = month_bounds(service.clock.now())
     service.clock.advance(end - service.clock.now() + 1)
@@ -193,8 +192,8 @@ async def test_usage_is_not_lost_when_the_store_write_fails(service: Service) ->
     """A failed flush keeps its counts and the next flush writes them."""
     from exporter.core.errors import StoreUnavailable
 
-    usage = service.app[keys.USAGE]
-    store = service.app[keys.STORE]
+    usage = service.services.usage
+    store = service.services.store
     headers = await service.headers("acme")
     for _ in range(3):
         await service.client.get("/api/tenant/config", headers=headers)

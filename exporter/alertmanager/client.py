@@ -13,15 +13,16 @@ retry later. Nothing here retries or sleeps.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 
 from exporter.core.clock import isoformat
 from exporter.core.errors import ExporterError
+from exporter.core.outbound import HttpClient, OutboundError
 
 Operation = Literal["post_alerts", "create_silence", "get_silence", "expire_silence"]
 OPERATIONS: Final[tuple[Operation, ...]] = ("post_alerts", "create_silence", "get_silence", "expire_silence")
@@ -44,11 +45,11 @@ class Silence:
 
 
 class AlertmanagerClient:
-    def __init__(self, base_url: str, session: aiohttp.ClientSession, registry: CollectorRegistry,
+    def __init__(self, base_url: str, client: HttpClient, registry: CollectorRegistry,
                  timeout: float = 5.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._session = session
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._client = client
+        self._timeout = timeout
         self._requests = Counter(
             "tenant_exporter_alertmanager_requests", "Calls to Alertmanager's API by operation and result.",
             ["operation", "result"], registry=registry,
@@ -94,16 +95,16 @@ class AlertmanagerClient:
     async def _call(self, operation: Operation, method: str, path: str, body: Any, *, ok: tuple[int, ...],
                     not_found_text: str | None = None) -> Any:
         try:
-            async with self._session.request(method, self.base_url + path, json=body, timeout=self._timeout,
-                                             allow_redirects=False) as response:
-                text = await response.text()
-                if response.status in ok or (not_found_text is not None and not_found_text in text):
-                    self._requests.labels(operation, "success").inc()
-                    if response.status != 200 or not text.strip():
-                        return None
-                    return await response.json(content_type=None)
-                raise AlertmanagerError(f"{method} {path}: HTTP {response.status}: {text[:200]}")
-        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            async with asyncio.timeout(self._timeout):
+                answer = await self._client.request(method, self.base_url + path, json=body)
+            text = answer.text()
+            if answer.status in ok or (not_found_text is not None and not_found_text in text):
+                self._requests.labels(operation, "success").inc()
+                if answer.status != 200 or not text.strip():
+                    return None
+                return answer.json()
+            raise AlertmanagerError(f"{method} {path}: HTTP {answer.status}: {text[:200]}")
+        except (OutboundError, TimeoutError, ValueError) as e:
             self._requests.labels(operation, "error").inc()
             raise AlertmanagerError(f"{method} {self.base_url}{path}: {type(e).__name__}: {e}") from e
         except AlertmanagerError:

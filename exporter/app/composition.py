@@ -1,47 +1,36 @@
-"""The composition root: ``create_app`` builds the web.Application and is the only place that
-wires parts together: state, the request pipeline and its routes, and which lifetimes
-(``lifetimes.py``: what starts and stops with the app, in ``cleanup_ctx``) run in which order.
+"""``create_app``: the service's parts (``services.py``), its routes behind the request pipeline, and its one
+lifetime (``lifetimes.py``), put together into a ``web.Application``. Nothing else wires parts together.
 """
 
 from __future__ import annotations
 
-import logging
-import platform
+from typing import Final
 
 from aiohttp import web
-from prometheus_client import (
-    CollectorRegistry,
-    Gauge,
-    GCCollector,
-    PlatformCollector,
-    ProcessCollector,
-    disable_created_metrics,
-)
+from prometheus_client import CollectorRegistry
 
-from exporter import __version__
-from exporter.alertmanager.webhook import NotificationLog
-from exporter.app import lifetimes, runtime
-from exporter.config import Config, ConfigHolder, load_config
+from exporter.app import runtime
+from exporter.app.lifetimes import lifetime
+from exporter.app.services import SERVICES, Services, build_services
+from exporter.config import Config, load_config
 from exporter.core.clock import Clock, SystemClock
-from exporter.http import state as keys
-from exporter.http.cors import Cors
-from exporter.http.json import BodyCache, LatestBody
 from exporter.http.openapi import build_spec
-from exporter.http.pipeline import Pipeline
-from exporter.http.routes import admin, alertmanager, audit, docs, monitoring, ofrep, status, tenant, testing
-from exporter.http.routes import sla as sla_api
-from exporter.http.server import ProtocolErrors
-from exporter.monitoring.active_users import ActiveUsers
+from exporter.http.pipeline import Api, Pipeline
+from exporter.http.routes.admin import OperationsApi
+from exporter.http.routes.alertmanager import AlertmanagerApi
+from exporter.http.routes.audit import AuditApi
+from exporter.http.routes.docs import DocsApi
+from exporter.http.routes.metrics import MetricsApi
+from exporter.http.routes.monitoring import MonitoringApi
+from exporter.http.routes.ofrep import OfrepApi
+from exporter.http.routes.sla import SlaApi
+from exporter.http.routes.status import StatusPageApi
+from exporter.http.routes.tenant import TenantApi
+from exporter.http.routes.testing import TestingApi
 from exporter.settings import Settings
-from exporter.sla.probes import ProbeCollector
 from exporter.store import Store
-from exporter.telemetry.custom import CustomMetrics
-from exporter.telemetry.exposition import MetricsRenderer, metrics_handler
-from exporter.telemetry.http_metrics import HttpMetrics
-from exporter.telemetry.system import SystemCollector
-from exporter.tenancy.metrics import UsageCollector
 
-log = logging.getLogger(__name__)
+PIPELINE: Final = web.AppKey("pipeline", Pipeline)  # routes added after create_app go through it too
 
 
 def create_app(
@@ -59,81 +48,48 @@ def create_app(
     ``handle_signals`` (SIGHUP reload) and ``tune_runtime`` (GIL switch interval, gc freeze) are
     for the process that ``tenant-exporter serve`` runs, not for an app embedded in tests.
     """
-    registry = registry if registry is not None else CollectorRegistry()
-    clock = clock if clock is not None else SystemClock()
-    config = config if config is not None else load_config(settings)
-
+    services = build_services(settings, registry if registry is not None else CollectorRegistry(),
+                              clock if clock is not None else SystemClock(),
+                              config if config is not None else load_config(settings), store)
     app = web.Application(client_max_size=settings.max_body_bytes)
-    http_metrics = HttpMetrics(registry, max_series=settings.metrics_max_series) if settings.metrics_enabled else None
-    cors = Cors(settings.cors_origins) if settings.cors_origins else None
-    pipeline = app[keys.PIPELINE] = Pipeline(app, lambda: app[keys.ACCESS], http_metrics,
-                                             exclude=settings.metrics_exclude_paths, cors=cors)
-    app[keys.SETTINGS] = settings
-    app[keys.CLOCK] = clock
-    app[keys.REGISTRY] = registry
-    app[keys.CONFIG] = ConfigHolder(settings, config, registry=registry, clock=clock)
-    app[keys.BODIES] = BodyCache()
-    app[keys.STATUS_BODY] = LatestBody()
-    app[keys.PROTOCOL_ERRORS] = ProtocolErrors(registry, clock)
-    _register_collectors(app, registry)
-    _monitoring_state(app)
-
-    app.cleanup_ctx.append(lifetimes.store_ctx(store))
-    app.cleanup_ctx.append(lifetimes.audit_ctx)
-    app.cleanup_ctx.append(lifetimes.usage_ctx)
-    app.cleanup_ctx.append(lifetimes.resources_ctx)
-    app.cleanup_ctx.append(lifetimes.metrics_ctx)
-    app.cleanup_ctx.append(lifetimes.http_ctx)
-    app.cleanup_ctx.append(lifetimes.sla_ctx)
-    app.cleanup_ctx.append(lifetimes.monitoring_ctx)  # after resources: the first evaluation sees CPU and memory
-    app.cleanup_ctx.append(lifetimes.alertmanager_ctx)  # after monitoring (the evaluator) and audit
-    if handle_signals:
-        app.cleanup_ctx.append(lifetimes.sighup_ctx)
+    app[SERVICES] = services
+    docs = _add_routes(app, services)
+    app.cleanup_ctx.append(lifetime(services, handle_signals=handle_signals))
     if tune_runtime:
         runtime.tune_process()
         app.on_startup.append(runtime.freeze_heap)
 
-    for routes in (admin.routes, tenant.routes, ofrep.routes, audit.routes, monitoring.routes, sla_api.routes,
-                   status.routes, alertmanager.routes, docs.routes):
-        pipeline.add_routes(routes)
-    if settings.enable_test_routes:
-        pipeline.add_routes(testing.routes)
-    if settings.metrics_port is None:
-        pipeline.add_routes([web.get("/metrics", metrics_handler(app[keys.RENDERER], settings.metrics_token))])
-    pipeline.add_unmatched()  # last: what no route above takes
-    app.on_startup.append(_describe)
+    async def describe(app: web.Application) -> None:
+        """Build the OpenAPI description once; a route without one stops the start here."""
+        docs.spec = build_spec(app)
+
+    app.on_startup.append(describe)
     return app
 
 
-async def _describe(app: web.Application) -> None:
-    """Build the OpenAPI description once; a route without one stops the start here."""
-    app[docs.SPEC] = build_spec(app)
-
-
-def _register_collectors(app: web.Application, registry: CollectorRegistry) -> None:
-    # `_created` samples double every counter and histogram in the text format, and Prometheus
-    # stores them as separate gauges; like the Go client, leave them out.
-    disable_created_metrics()  # type: ignore[no-untyped-call]
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
-    build = Gauge("tenant_exporter_build_info", "Version of tenant-exporter and of Python (value is always 1).",
-                  ["version", "python_version"], registry=registry)
-    build.labels(__version__, platform.python_version()).set(1)
-    app[keys.SYSTEM] = SystemCollector()
-    app[keys.USAGE_METRICS] = UsageCollector()
-    registry.register(app[keys.SYSTEM])
-    registry.register(app[keys.USAGE_METRICS])
-    app[keys.RENDERER] = MetricsRenderer(registry)
-
-
-def _monitoring_state(app: web.Application) -> None:
-    """Custom metrics, probe results and the active-user hook exist from the start (no background work)."""
-    registry, clock, holder = app[keys.REGISTRY], app[keys.CLOCK], app[keys.CONFIG]
-    app[keys.ACTIVE_USERS] = ActiveUsers(clock)
-    app[keys.CUSTOM_METRICS] = CustomMetrics(registry, clock, lambda: holder.current.monitoring.custom_metrics)
-    app[keys.PROBE_RESULTS] = ProbeCollector()
-    registry.register(app[keys.PROBE_RESULTS])
-    app[keys.NOTIFICATIONS] = NotificationLog(registry, app[keys.SETTINGS].alertmanager_webhook_history)
-
-
+def _add_routes(app: web.Application, s: Services) -> DocsApi:
+    pipeline = app[PIPELINE] = Pipeline(app, s.access, s.http_metrics, exclude=s.settings.metrics_exclude_paths,
+                                        cors=s.cors)
+    sla = SlaApi(s.sla, s.alerting, s.config, s.clock, s.outbound, s.settings.prometheus_url,
+                 s.settings.public_base_url)
+    docs = DocsApi()
+    apis: list[Api] = [
+        OperationsApi(s.store, s.config, s.auditing),
+        TenantApi(s.config, s.usage, s.bodies, s.auditing),
+        OfrepApi(s.config, s.settings.key_refresh_interval),
+        AuditApi(s.store, s.config, s.clock, s.auditing, s.settings.audit_checkpoint_key),
+        MonitoringApi(s.alerting, s.config, s.clock, s.active_users, s.probe_results, s.custom_metrics,
+                      s.custom_digest, s.auditing),
+        sla,
+        StatusPageApi(sla.current_status),
+        AlertmanagerApi(s.notifications, s.clock, s.settings.alertmanager_webhook_token),
+        docs,
+    ]
+    if s.settings.enable_test_routes:
+        apis.append(TestingApi())
+    if s.settings.metrics_port is None:
+        apis.append(MetricsApi(s.renderer, s.settings.metrics_token))
+    for api in apis:
+        pipeline.add_routes(api.routes())
+    pipeline.add_unmatched()  # last: what no route above takes
+    return docs

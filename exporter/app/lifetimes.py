@@ -1,8 +1,7 @@
-"""The service's lifetimes: what starts with the app and stops with it (``cleanup_ctx`` contexts).
-
-``create_app`` (app.py) decides which run and in which order; each context here sets up its part,
-puts it in the app state, runs its background tasks while the app runs (``running``), and on
-shutdown stops them and flushes what is pending, so that a clean stop loses nothing.
+"""What starts with the app and stops with it: connections, loading, background tasks. Nothing is built here
+(``services.py`` did that); each step below starts one part's I/O, and ``running_service`` enters them in
+the order of ``STEPS``, each after the steps whose parts it uses, and leaves them in reverse, so a clean
+stop flushes and commits everything pending.
 """
 
 from __future__ import annotations
@@ -10,39 +9,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from exporter.alertmanager.client import AlertmanagerClient
-from exporter.alertmanager.forwarder import AlertForwarder
-from exporter.alertmanager.silences import SilenceSync
+from exporter.app.services import Services
 from exporter.audit.actions import config_reload
 from exporter.audit.events import Actor
-from exporter.audit.recorder import AuditLog, AuthFailureSampler
-from exporter.audit.retention import AuditMaintenance
-from exporter.auth.keyring import Authenticator, KeyRing
 from exporter.core.errors import StoreError
-from exporter.http import state as keys
-from exporter.http.access import Access
+from exporter.http.routes.metrics import MetricsApi
 from exporter.http.server import ProblemAppRunner
-from exporter.monitoring.engine import AlertEngine
-from exporter.sla.checks import build_check
-from exporter.sla.probes import ProbeRunner
-from exporter.sla.tracker import SlaCollector, SlaTracker
-from exporter.store import Store, open_store
-from exporter.telemetry.custom_audit import SubmissionDigest
-from exporter.telemetry.exposition import metrics_handler
-from exporter.telemetry.system import LoopLagMonitor
-from exporter.tenancy.quota import QuotaEnforcer
-from exporter.tenancy.usage import UsageTracker
+from exporter.store import start_store
 
 log = logging.getLogger(__name__)
-Context = Callable[[web.Application], AsyncIterator[None]]
+Step = Callable[[Services], AbstractAsyncContextManager[None]]
 
 
 @asynccontextmanager
@@ -59,176 +41,155 @@ async def running(*jobs: tuple[str, Coroutine[Any, Any, Any]]) -> AsyncIterator[
                 await task
 
 
-async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Serve /metrics on the main listener, or on its own port when METRICS_PORT is set."""
-    settings, renderer = app[keys.SETTINGS], app[keys.RENDERER]
-    runner: ProblemAppRunner | None = None
-    if settings.metrics_port is not None:
-        metrics_app = web.Application()
-        metrics_app.router.add_get("/metrics", metrics_handler(renderer, settings.metrics_token))
-        runner = ProblemAppRunner(metrics_app, app[keys.PROTOCOL_ERRORS], access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, settings.host, settings.metrics_port).start()
-    yield
-    if runner is not None:
-        await runner.cleanup()
-    renderer.close()
-
-
-async def resources_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Sample host and process resources and watch event-loop lag, in the background."""
-    settings, system = app[keys.SETTINGS], app[keys.SYSTEM]
-    lag = LoopLagMonitor(app[keys.REGISTRY], settings.loop_lag_interval)
-    system.sample()
-
-    async def sample_forever() -> None:
-        while True:
-            await asyncio.sleep(settings.system_sample_interval)
-            system.sample()
-
-    async with running(("system-sampler", sample_forever()), ("loop-lag", lag.run())):
-        yield
-
-
-async def http_ctx(app: web.Application) -> AsyncIterator[None]:
-    """One client session for outgoing HTTP (probes, Prometheus), closed at shutdown."""
-    async with aiohttp.ClientSession() as session:
-        app[keys.HTTP] = session
-        yield
-
-
-async def sla_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The SLA tracker: history loaded at start, batches flushed in the background and at shutdown."""
-    settings, holder = app[keys.SETTINGS], app[keys.CONFIG]
-    observer = settings.instance_id or f"{socket.gethostname()}:{settings.port}"
-    tracker = SlaTracker(app[keys.STORE], app[keys.CLOCK], lambda: holder.current.monitoring, observer,
-                         flush_interval=settings.sla_flush_interval)
-    await tracker.load()
-    tracker.snapshot()
-    app[keys.SLA] = tracker
-    app[keys.REGISTRY].register(SlaCollector(tracker))
-    async with running(("sla-flush", tracker.run_forever())):
-        yield
-    with suppress(StoreError):
-        await tracker.flush()  # a clean shutdown loses no probe result
-
-
-async def monitoring_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The in-process rule evaluator and the probes, each on its interval from monitoring.yml."""
-    holder, settings, store, session = app[keys.CONFIG], app[keys.SETTINGS], app[keys.STORE], app[keys.HTTP]
-    engine = AlertEngine(app[keys.REGISTRY], app[keys.CLOCK], lambda: holder.current.monitoring, app[keys.STORE])
-    app[keys.ALERTING] = engine
-    results = app[keys.PROBE_RESULTS]
-    results.ensure(s.name for s in holder.current.monitoring.services)
-    holder.on_reload(lambda config: results.ensure(s.name for s in config.monitoring.services))
-    probes = ProbeRunner(lambda: holder.current.monitoring.services,
-                         lambda service: build_check(service, settings, session, store),
-                         app[keys.CLOCK], [results.record, app[keys.SLA].record], at_start=settings.probe_at_start)
-    app[keys.PROBES] = probes
-    await engine.tick()  # the window starts now
-    async with running(("alert-evaluator", engine.run_forever()), ("probes", probes.run_forever())):
-        yield
-
-
-async def alertmanager_ctx(app: web.Application) -> AsyncIterator[None]:
-    """With ALERTMANAGER_URL: post in-process alerts to Alertmanager, mirror acknowledgements as silences."""
-    settings = app[keys.SETTINGS]
-    if settings.alertmanager_url is None:
+@asynccontextmanager
+async def store(s: Services) -> AsyncIterator[None]:
+    """Connect and migrate the store (unless the caller passed one it opened); close it last."""
+    if s.store_injected:
         yield
         return
-    engine, holder, clock, registry = app[keys.ALERTING], app[keys.CONFIG], app[keys.CLOCK], app[keys.REGISTRY]
-    async with aiohttp.ClientSession() as session:
-        client = AlertmanagerClient(settings.alertmanager_url, session, registry, settings.alertmanager_timeout)
-        forwarder = AlertForwarder(client, engine, clock, registry,
-                                   resend_interval=settings.alertmanager_resend_interval,
-                                   generator_url=f"{settings.public_url}/api/monitoring/alerts")
-        silences = SilenceSync(client, app[keys.STORE], engine, clock, app[keys.AUDIT],
-                               duration=settings.alertmanager_silence_duration,
-                               interval=settings.alertmanager_sync_interval)
-        engine.on_acknowledge.append(silences.wake)
-        app[keys.ALERT_FORWARDER], app[keys.SILENCES] = forwarder, silences
-        interval = lambda: holder.current.monitoring.evaluation_interval_ms / 1000  # noqa: E731
-        async with running(("alertmanager-alerts", forwarder.run_forever(interval)),
-                           ("alertmanager-silences", silences.run_forever())):
-            yield
-
-
-def store_ctx(injected: Store | None) -> Context:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        settings = app[keys.SETTINGS]
-        store = injected if injected is not None else await open_store(settings.database_url,
-                                                                        wait=settings.store_timeout)
-        app[keys.STORE] = store
+    await start_store(s.store)
+    try:
         yield
-        if injected is None:
-            await store.close()
-
-    return ctx
+    finally:
+        await s.store.close()
 
 
-async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
-    store, clock, registry, settings = app[keys.STORE], app[keys.CLOCK], app[keys.REGISTRY], app[keys.SETTINGS]
-    audit_log = AuditLog(store, clock, registry)
-    app[keys.AUDIT] = audit_log
-    app[keys.AUTH_FAILURES] = AuthFailureSampler(audit_log, clock, registry)
-    maintenance = AuditMaintenance(store, clock, registry, settings, lambda: app[keys.CONFIG].current.catalog)
-    app[keys.AUDIT_MAINTENANCE] = maintenance
-    digest = app[keys.CUSTOM_DIGEST] = SubmissionDigest(audit_log, clock)
-    audit_log.start()
-    async with running(("audit-maintenance", maintenance.run_forever()),
-                       ("custom-metric-digest", digest.run_forever(settings.audit_digest_interval))):
+@asynccontextmanager
+async def outbound(s: Services) -> AsyncIterator[None]:
+    """One client session for outgoing HTTP (probes, Prometheus, Alertmanager)."""
+    await s.outbound.open()
+    try:
+        yield
+    finally:
+        await s.outbound.close()
+
+
+@asynccontextmanager
+async def audit(s: Services) -> AsyncIterator[None]:
+    """The audit writer (needs the store); at the end it commits what is queued."""
+    s.audit.start()
+    try:
+        yield
+    finally:
+        await s.audit.stop()
+
+
+@asynccontextmanager
+async def audit_upkeep(s: Services) -> AsyncIterator[None]:
+    """Retention and checkpoints, and the custom-metric digest (needs the audit writer, flushed before it)."""
+    async with running(("audit-maintenance", s.audit_maintenance.run_forever()),
+                       ("custom-metric-digest", s.custom_digest.run_forever(s.settings.audit_digest_interval))):
         yield
     with suppress(StoreError):
-        await digest.flush()
-    await audit_log.stop()  # commits what is queued
+        await s.custom_digest.flush()
 
 
-async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
-    store, clock = app[keys.STORE], app[keys.CLOCK]
-    keyring = KeyRing(store, clock)
-    usage = UsageTracker(store, clock)
-    await keyring.refresh()
-    await usage.load()
-    app[keys.KEYRING] = keyring
-    app[keys.USAGE] = usage
-    app[keys.QUOTA] = QuotaEnforcer(usage, clock)
-    app[keys.ACCESS] = Access(Authenticator(keyring), app[keys.QUOTA], app[keys.CONFIG], app[keys.ACTIVE_USERS])
-    app[keys.USAGE_METRICS].refresh(app[keys.CONFIG].current.catalog, usage)
-    async with running(("usage-flush", _housekeeping(app))):
+@asynccontextmanager
+async def keys_and_usage(s: Services) -> AsyncIterator[None]:
+    """Load the keys and this month's usage (needs the store); flush counts and refresh keys in the background."""
+    await s.keyring.refresh()
+    await s.usage.load()
+    s.usage_metrics.refresh(s.config.current.catalog, s.usage)
+    async with running(("usage-flush", _housekeeping(s))):
         yield
-    await _flush(app)  # a clean shutdown loses no count
+    await _flush(s)  # a clean shutdown loses no count
 
 
-async def _housekeeping(app: web.Application) -> None:
-    settings = app[keys.SETTINGS]
+async def _housekeeping(s: Services) -> None:
     next_refresh = 0.0
     loop = asyncio.get_running_loop()
     while True:
-        await asyncio.sleep(settings.usage_flush_interval)
-        await _flush(app)
+        await asyncio.sleep(s.settings.usage_flush_interval)
+        await _flush(s)
         if loop.time() >= next_refresh:
             with suppress(StoreError):
-                await app[keys.KEYRING].refresh()
-            next_refresh = loop.time() + settings.key_refresh_interval
+                await s.keyring.refresh()
+            next_refresh = loop.time() + s.settings.key_refresh_interval
 
 
-async def _flush(app: web.Application) -> None:
+async def _flush(s: Services) -> None:
     try:
-        await app[keys.USAGE].flush()
-        await app[keys.STORE].touch_api_keys(app[keys.KEYRING].take_last_used())
+        await s.usage.flush()
+        await s.store.touch_api_keys(s.keyring.take_last_used())
     except StoreError as e:
         log.warning("usage flush failed (counts kept in memory, retrying): %s", e)
-    app[keys.USAGE_METRICS].refresh(app[keys.CONFIG].current.catalog, app[keys.USAGE])
+    s.usage_metrics.refresh(s.config.current.catalog, s.usage)
 
 
-async def sighup_ctx(app: web.Application) -> AsyncIterator[None]:
+@asynccontextmanager
+async def resources(s: Services) -> AsyncIterator[None]:
+    """Sample host and process resources, and watch event-loop lag, in the background."""
+    s.system.sample()
+
+    async def sample_forever() -> None:
+        while True:
+            await asyncio.sleep(s.settings.system_sample_interval)
+            s.system.sample()
+
+    async with running(("system-sampler", sample_forever()), ("loop-lag", s.loop_lag.run())):
+        yield
+
+
+@asynccontextmanager
+async def metrics_listener(s: Services) -> AsyncIterator[None]:
+    """With METRICS_PORT, /metrics on a listener of its own; at the end, renderings in flight are cancelled."""
+    runner: ProblemAppRunner | None = None
+    if s.settings.metrics_port is not None:
+        metrics_app = web.Application()
+        metrics_app.router.add_routes(MetricsApi(s.renderer, s.settings.metrics_token).routes())
+        runner = ProblemAppRunner(metrics_app, s.protocol_errors, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, s.settings.host, s.settings.metrics_port).start()
+    try:
+        yield
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        s.renderer.close()
+
+
+@asynccontextmanager
+async def sla(s: Services) -> AsyncIterator[None]:
+    """The SLA history (needs the store); batches flushed in the background and at the end."""
+    await s.sla.load()
+    s.sla.snapshot()
+    async with running(("sla-flush", s.sla.run_forever())):
+        yield
+    with suppress(StoreError):
+        await s.sla.flush()  # a clean shutdown loses no probe result
+
+
+@asynccontextmanager
+async def monitoring(s: Services) -> AsyncIterator[None]:
+    """The rule evaluator and the probes (need resources sampled once, so the first evaluation sees CPU and
+    memory, and the SLA history the probes add to), each on its interval from monitoring.yml."""
+    await s.alerting.tick()  # the window starts now
+    async with running(("alert-evaluator", s.alerting.run_forever()), ("probes", s.probes.run_forever())):
+        yield
+
+
+@asynccontextmanager
+async def alertmanager(s: Services) -> AsyncIterator[None]:
+    """With ALERTMANAGER_URL: post the evaluator's alerts, mirror acknowledgements as silences."""
+    if s.alertmanager is None:
+        yield
+        return
+    interval = lambda: s.config.current.monitoring.evaluation_interval_ms / 1000  # noqa: E731
+    async with running(("alertmanager-alerts", s.alertmanager.forwarder.run_forever(interval)),
+                       ("alertmanager-silences", s.alertmanager.silences.run_forever())):
+        yield
+
+
+@asynccontextmanager
+async def sighup(s: Services) -> AsyncIterator[None]:
+    """SIGHUP reloads the config (and is audited), for the process ``serve`` runs."""
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[object]] = set()
 
     async def reload() -> None:
-        result = await app[keys.CONFIG].reload()
+        result = await s.config.reload()
         with suppress(StoreError):  # logged by the audit writer; the reload itself stands
-            await app[keys.AUDIT].record(config_reload(result, Actor.system("signal:SIGHUP")))
+            await s.audit.record(config_reload(result, Actor.system("signal:SIGHUP")))
 
     def on_sighup() -> None:
         task = asyncio.create_task(reload())
@@ -236,5 +197,24 @@ async def sighup_ctx(app: web.Application) -> AsyncIterator[None]:
         task.add_done_callback(pending.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
-    yield
-    loop.remove_signal_handler(signal.SIGHUP)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
+STEPS: tuple[Step, ...] = (store, outbound, audit, audit_upkeep, keys_and_usage, resources, metrics_listener, sla,
+                           monitoring, alertmanager)
+
+
+def lifetime(services: Services, *, handle_signals: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The app's one ``cleanup_ctx``: every step of ``STEPS`` (and SIGHUP for ``serve``) entered in order."""
+    steps = (*STEPS, sighup) if handle_signals else STEPS
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for step in steps:
+                await stack.enter_async_context(step(services))
+            yield
+
+    return run

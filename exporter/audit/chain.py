@@ -31,7 +31,7 @@ from typing import Any
 
 from exporter.core.pacing import Pacer
 from exporter.store import AuditRecord, Store, StoredCheckpoint
-from exporter.store.audit_sql import GENESIS_HASH
+from exporter.store.records import GENESIS_HASH
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from exporter.core.parsing import whole
-from exporter.store.audit_sql import AuditRecord
+from exporter.store.records import AuditRecord
 
 SCHEMA_VERSION: Final = "1.0"
 PLATFORM: Final = "_platform"

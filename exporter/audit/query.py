@@ -14,15 +14,22 @@ import json
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from exporter.audit.events import PLATFORM
 from exporter.core.errors import BadRequest, Forbidden, NotFound
 from exporter.core.parsing import ascii_decimal, int_param
 from exporter.store import AuditFilter, AuditRecord, Store
 
-if TYPE_CHECKING:  # not at run time: the CLI imports this module and needs no aiohttp
-    from exporter.auth.keyring import Principal
+
+class Reader(Protocol):
+    """Who reads: what ``scope`` needs of the caller (``auth.principal.Principal`` is one)."""
+
+    @property
+    def is_operator(self) -> bool: ...
+
+    @property
+    def tenant_id(self) -> str: ...
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -50,7 +57,7 @@ class Page:
 
 
 def scope(
-    principal: Principal, requested: str | None, header_tenant: str | None, *, plan_has_audit_log: bool,
+    principal: Reader, requested: str | None, header_tenant: str | None, *, plan_has_audit_log: bool,
     known: Container[str],
 ) -> tuple[str, ...] | None:
     """The tenants ``principal`` may read here; None means all of them (an operator's view).

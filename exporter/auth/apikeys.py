@@ -11,7 +11,7 @@ from exporter.audit.actions import API_KEY_CREATE, API_KEY_REVOKE, api_key_event
 from exporter.audit.events import Actor
 from exporter.audit.recorder import append_events
 from exporter.auth import tokens
-from exporter.auth.keyring import ROLES
+from exporter.auth.principal import ROLES
 from exporter.core.clock import Clock
 from exporter.core.errors import NotFound, ValidationFailed
 from exporter.store import ApiKeyRecord, Store

@@ -94,8 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(settings: Settings) -> int:
     from exporter.app import runtime
     from exporter.app.composition import create_app
+    from exporter.app.services import SERVICES
     from exporter.http import server as http_server
-    from exporter.http import state as keys
 
     app = create_app(settings, handle_signals=True, tune_runtime=True)
     loop = runtime.new_event_loop(settings.event_loop)
@@ -104,7 +104,7 @@ def _serve(settings: Settings) -> int:
         settings.port, settings.config_dir, settings.database_url.split("@")[-1], type(loop).__module__,
     )
     with asyncio.Runner(loop_factory=lambda: loop) as runner:
-        runner.run(http_server.serve(app, app[keys.PROTOCOL_ERRORS], settings.host, settings.port))
+        runner.run(http_server.serve(app, app[SERVICES].protocol_errors, settings.host, settings.port))
     return 0
 
 

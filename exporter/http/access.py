@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exporter.auth.keyring import Authenticator, Principal, authorize
+from exporter.auth.authenticator import Authenticator, Resolved
+from exporter.auth.principal import authorize
 from exporter.config import ConfigHolder
 from exporter.core.errors import ProblemError, Unauthorized
-from exporter.http import auditing
+from exporter.http.auditing import Auditing
+from exporter.http.caller import PRINCIPAL, TENANT, bearer_token
 from exporter.monitoring.active_users import ActiveUsers
 from exporter.tenancy.catalog import Tenant
 from exporter.tenancy.quota import QuotaEnforcer
@@ -20,27 +22,35 @@ Admitted = tuple[Tenant, dict[str, str]]  # the caller's tenant, the RateLimit h
 
 class Access:
     def __init__(self, authenticator: Authenticator, quota: QuotaEnforcer, config: ConfigHolder,
-                 active_users: ActiveUsers) -> None:
+                 active_users: ActiveUsers, auditing: Auditing) -> None:
         self._auth = authenticator
         self._quota = quota
         self._config = config
         self._active_users = active_users
+        self._auditing = auditing
 
     def admit_known(self, request: web.Request, roles: frozenset[str]) -> Admitted | None:
         """``admit`` without an await, for a token verified before; None when it must go to ``admit``."""
-        hit = self._auth.known(request, self._config.current.catalog)
-        return None if hit is None else self._admit(hit.principal, hit.tenant, roles)
+        token = bearer_token(request)
+        if token is None:
+            return None
+        hit = self._auth.known(token, request.headers.get("X-Tenant-ID"), self._config.current.catalog)
+        return None if hit is None else self._admit(request, hit, roles)
 
     async def admit(self, request: web.Request, roles: frozenset[str]) -> Admitted:
         """Raises the 401 (recorded as a failed login), 403, 404 or 429."""
         try:
-            hit = await self._auth.authenticate(request, self._config.current.catalog)
+            hit = await self._auth.authenticate(bearer_token(request), request.headers.get("X-Tenant-ID"),
+                                                self._config.current.catalog)
         except Unauthorized as e:
-            auditing.login_failed(request, e)
+            self._auditing.login_failed(request, e)
             raise
-        return self._admit(hit.principal, hit.tenant, roles)
+        return self._admit(request, hit, roles)
 
-    def _admit(self, principal: Principal, tenant: Tenant, roles: frozenset[str]) -> Admitted:
+    def _admit(self, request: web.Request, hit: Resolved, roles: frozenset[str]) -> Admitted:
+        principal, tenant = hit.principal, hit.tenant
+        request[PRINCIPAL] = principal
+        request[TENANT] = tenant
         self._active_users.seen(principal.home_tenant_id, principal.key_id)
         limit_headers = self._quota.admit(tenant)
         try:

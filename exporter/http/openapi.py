@@ -19,7 +19,7 @@ import msgspec
 from aiohttp import web
 
 from exporter import __version__
-from exporter.auth.keyring import required_roles
+from exporter.http.caller import required_roles
 from exporter.http.json import read_json
 
 H = TypeVar("H", bound=Callable[..., Any])

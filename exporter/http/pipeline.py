@@ -21,27 +21,31 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Collection, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Iterable
+from typing import Protocol
 
 from aiohttp import web
 
-from exporter.auth.keyring import TENANT, Handler, required_roles
 from exporter.core.errors import ProblemError
+from exporter.http.access import Access
+from exporter.http.caller import TENANT, Handler, required_roles
 from exporter.http.cors import Cors
 from exporter.http.problems import REQUEST_ID, problem_for, request_id_for
-from exporter.telemetry.http_metrics import CLIENT_CLOSED, NO_TENANT, UNMATCHED, HttpMetrics, answered_status
+from exporter.telemetry.http_metrics import CLIENT_CLOSED, NO_TENANT, UNMATCHED, HttpMetrics
 
-if TYPE_CHECKING:
-    from exporter.http.access import Access
+
+class Api(Protocol):
+    """A module's handlers, bound to what they need: ``routes()`` lists them."""
+
+    def routes(self) -> list[web.RouteDef]: ...
 
 
 class Pipeline:
-    """Registers routes on ``app`` with their handlers wrapped. ``access`` gives the access step
-    (built when the app starts); ``metrics`` None turns telemetry off; ``exclude`` lists route
+    """Registers routes on ``app`` with their handlers wrapped. ``access`` is the access step;
+    ``metrics`` None turns telemetry off; ``exclude`` lists route
     templates or paths that are served but not counted (the scrape itself, by default)."""
 
-    def __init__(self, app: web.Application, access: Callable[[], Access], metrics: HttpMetrics | None, *,
+    def __init__(self, app: web.Application, access: Access, metrics: HttpMetrics | None, *,
                  exclude: Collection[str] = ("/metrics",), cors: Cors | None = None) -> None:
         self._app = app
         self._access = access
@@ -89,8 +93,8 @@ class Pipeline:
                         if roles is None or request.method == "OPTIONS":
                             response = await handler(request)
                         else:
-                            gate = access()
-                            tenant, limit_headers = gate.admit_known(request, roles) or await gate.admit(request, roles)
+                            tenant, limit_headers = (access.admit_known(request, roles)
+                                                     or await access.admit(request, roles))
                             tenant_id = tenant.id
                             try:
                                 response = await handler(request)
@@ -120,10 +124,31 @@ class Pipeline:
                 raise
             finally:
                 if timed:
-                    metrics.record(  # type: ignore[union-attr]
-                        request, route, status, tenant_id, perf_counter() - start, response)
+                    metrics.finish(  # type: ignore[union-attr]
+                        request.method, route, status, tenant_id, perf_counter() - start,
+                        request.content_length or 0, response_bytes(response))
 
         return functools.update_wrapper(step, handler)
+
+
+def response_bytes(response: web.StreamResponse | None) -> int:
+    if response is None:
+        return 0
+    if response.prepared:
+        return response.body_length
+    return response.content_length or 0
+
+
+def answered_status(request: web.Request, response: web.StreamResponse) -> int:
+    """The response's status, or 499 when the client has gone and nobody will read the answer."""
+    transport = request.transport  # client_gone(request), inlined: this runs for every request
+    return CLIENT_CLOSED if transport is None or transport.is_closing() else response.status
+
+
+def client_gone(request: web.Request) -> bool:
+    """The client closed the connection (or it is closing): nobody will read an answer."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def route_label(path: str) -> str:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-import aiohttp
-
+from exporter.core.outbound import HttpClient
 from exporter.monitoring.services import ServiceConfig
 from exporter.settings import Settings
 from exporter.store import Store
@@ -24,15 +23,14 @@ class Check(Protocol):
 class HttpCheck:
     """GET ``url`` (no redirects followed); success is exactly the expected status."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession, expected_status: int = 200) -> None:
+    def __init__(self, url: str, client: HttpClient, expected_status: int = 200) -> None:
         self.url = url
-        self._session = session
+        self._client = client
         self._expected = expected_status
 
     async def run(self) -> tuple[bool, str]:
-        async with self._session.get(self.url, allow_redirects=False) as response:
-            await response.read()
-            return response.status == self._expected, f"HTTP {response.status}"
+        answer = await self._client.request("GET", self.url)
+        return answer.status == self._expected, f"HTTP {answer.status}"
 
 
 class TcpCheck:
@@ -67,12 +65,12 @@ def api_probe_url(settings: Settings) -> str:
     return f"{settings.listener_url}/-/ready"
 
 
-def build_check(service: ServiceConfig, settings: Settings, session: aiohttp.ClientSession, store: Store) -> Check:
+def build_check(service: ServiceConfig, settings: Settings, client: HttpClient, store: Store) -> Check:
     """The check for one configured service (the extension point for new kinds)."""
     if service.kind == "self":
-        return HttpCheck(api_probe_url(settings), session)
+        return HttpCheck(api_probe_url(settings), client)
     if service.kind == "store":
         return StoreCheck(store)
     if service.kind == "http":
-        return HttpCheck(service.url or "", session, service.expected_status)  # validated: a url is set
+        return HttpCheck(service.url or "", client, service.expected_status)  # validated: a url is set
     return TcpCheck(service.host or "", service.port or 0)  # validated: an address is set

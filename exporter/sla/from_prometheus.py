@@ -16,18 +16,18 @@ of data (``--storage.tsdb.retention.time=35d``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-import aiohttp
-
 from exporter.core.clock import Month
 from exporter.core.errors import BadGateway
+from exporter.core.outbound import HttpClient, OutboundError
 from exporter.monitoring.services import ServiceConfig
 from exporter.sla.accounting import ServiceSla, month_budget_seconds
 
-TIMEOUT = aiohttp.ClientTimeout(total=10)
+TIMEOUT = 10.0  # seconds for one query
 
 
 def queries(job: str, range_seconds: int) -> dict[str, str]:
@@ -44,13 +44,14 @@ def queries(job: str, range_seconds: int) -> dict[str, str]:
     }
 
 
-async def _query(session: aiohttp.ClientSession, base_url: str, expr: str, at: float) -> dict[str, float]:
+async def _query(client: HttpClient, base_url: str, expr: str, at: float) -> dict[str, float]:
     """An instant query at ``at``; ``{service: value}``."""
     try:
-        async with session.get(f"{base_url.rstrip('/')}/api/v1/query", params={"query": expr, "time": f"{at:.3f}"},
-                               timeout=TIMEOUT) as r:
-            body: Any = await r.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+        async with asyncio.timeout(TIMEOUT):
+            answer = await client.request("GET", f"{base_url.rstrip('/')}/api/v1/query",
+                                          params={"query": expr, "time": f"{at:.3f}"})
+        body: Any = answer.json()
+    except (OutboundError, TimeoutError, ValueError) as e:
         raise BadGateway(f"Prometheus did not answer: {type(e).__name__}: {e}",
                          slug="prometheus-unavailable") from e
     if not isinstance(body, dict) or body.get("status") != "success":
@@ -62,12 +63,12 @@ async def _query(session: aiohttp.ClientSession, base_url: str, expr: str, at: f
     return out
 
 
-async def month_from_prometheus(session: aiohttp.ClientSession, base_url: str, job: str,
+async def month_from_prometheus(client: HttpClient, base_url: str, job: str,
                                 services: Sequence[ServiceConfig], now: float) -> list[ServiceSla]:
     """The month-to-date figures of every service, as Prometheus computes them at ``now``."""
     month = Month.of(now)
     range_seconds = max(1, int(now - month.start))
-    values = {name: await _query(session, base_url, expr, now) for name, expr in queries(job, range_seconds).items()}
+    values = {name: await _query(client, base_url, expr, now) for name, expr in queries(job, range_seconds).items()}
     out = []
     for service in services:
         total = values["observed_sum"].get(service.name, 0.0)

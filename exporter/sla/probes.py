@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -58,9 +59,10 @@ class _Totals:
 class ProbeCollector(Collector):
     """The latest result and running totals per service; ``collect()`` never probes."""
 
-    def __init__(self) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self._latest: dict[str, ProbeResult] = {}
         self._totals: dict[str, _Totals] = {}
+        registry.register(self)
 
     def ensure(self, services: Iterable[str]) -> None:
         """Export zeroed counters for these services from the start (so ``increase()`` sees them begin)."""

@@ -15,7 +15,8 @@ breaches, and the in-process alerts that are firing (they are about the API: thi
 The worst component sets the indicator: major_outage -> ``critical``, partial_outage ->
 ``major``, degraded_performance -> ``minor``, all operational -> ``none``. An incident is a
 breach: ``investigating`` while ongoing (impact ``critical``), ``resolved`` once probes succeed
-again; resolved ones stay listed for 24 hours.
+again; resolved ones stay listed for 24 hours. ``status_body`` assembles it all in the shape of
+Atlassian Statuspage's v2 ``summary.json``, which ``/api/monitoring/status``, the page and the badges show.
 """
 
 from __future__ import annotations
@@ -24,10 +25,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from exporter.core.clock import Month, isoformat
 from exporter.monitoring.alerts import Alert, AlertState
+from exporter.monitoring.config import MonitoringConfig
+from exporter.monitoring.engine import AlertEngine
 from exporter.monitoring.services import ServiceConfig
+from exporter.sla import models as m
 from exporter.sla.breaches import Breach
 from exporter.sla.probes import ProbeResult
+from exporter.sla.report import pct
+from exporter.sla.tracker import SlaSnapshot
 
 STATUSES: Final = ("operational", "degraded_performance", "partial_outage", "major_outage")
 INDICATORS: Final = {
@@ -123,3 +130,44 @@ def _duration(seconds: float) -> str:
     if secs or not parts:
         parts.append(f"{secs}s")
     return " ".join(parts)
+
+
+PAGE_ID = "tenant-exporter"
+
+
+def status_body(snapshot: SlaSnapshot, engine: AlertEngine, monitoring: MonitoringConfig, base_url: str | None,
+                ) -> m.StatusOut:
+    alerts = engine.alerts()
+    states = [component_state(s, snapshot.latest.get(s.name), snapshot.breaches, alerts) for s in monitoring.services]
+    figures = {f.service: f for f in snapshot.services}
+    now = isoformat(snapshot.at)
+    components = []
+    for position, state in enumerate(states, start=1):
+        service, first = state.service, snapshot.first_day.get(state.service.name)
+        created = isoformat(Month.of(snapshot.at).start) if first is None else f"{first}T00:00:00.000Z"
+        sla = figures.get(service.name)
+        components.append(m.Component(
+            id=service.name, name=service.title, status=state.status, created_at=created,
+            updated_at=isoformat(state.last_checked_at) if state.last_checked_at else created, position=position,
+            description=service.description, showcase=True, start_date=first, group_id=None, page_id=PAGE_ID,
+            group=False, only_show_if_degraded=False,
+            uptime_days=[m.UptimeDay(day, pct(u)) for day, u in snapshot.history.get(service.name, ())],
+            uptime_month_to_date=pct(sla.uptime) if sla else None, sla_target=service.target.percent,
+        ))
+    by_id = {c.id: c for c in components}
+    out_incidents = []
+    for incident in incidents(snapshot.breaches, monitoring.services, snapshot.at):
+        b, component = incident.breach, by_id[incident.service.name]
+        out_incidents.append(m.Incident(
+            id=b.id, name=incident.name, status=incident.status, impact=incident.impact,
+            created_at=isoformat(b.started_at), updated_at=isoformat(b.ended_at or b.last_failure_at),
+            started_at=isoformat(b.started_at), resolved_at=None if b.ended_at is None else isoformat(b.ended_at),
+            shortlink=None, components=[m.ComponentRef(component.id, component.name, component.status)],
+            incident_updates=[m.IncidentUpdate(u.id, u.status, u.body, isoformat(u.at), isoformat(u.at))
+                              for u in incident.updates],
+            page_id=PAGE_ID, monitoring_at=None,
+        ))
+    level, description = indicator(states)
+    url = f"{base_url.rstrip('/')}/status" if base_url else "/status"
+    return m.StatusOut(m.Page(PAGE_ID, PAGE_ID, url, "Etc/UTC", now), m.Indicator(level, description), components,
+                       out_incidents, [])

@@ -18,6 +18,7 @@ from dataclasses import astuple, dataclass
 from fractions import Fraction
 from types import MappingProxyType
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -51,7 +52,8 @@ class SlaSnapshot:
 
 class SlaTracker:
     def __init__(self, store: Store, clock: Clock, monitoring: Callable[[], MonitoringConfig], observer: str,
-                 *, flush_interval: float) -> None:
+                 *, flush_interval: float, registry: CollectorRegistry) -> None:
+        registry.register(SlaCollector(self))
         self._store = store
         self._clock = clock
         self._monitoring = monitoring

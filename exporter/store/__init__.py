@@ -5,37 +5,47 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from exporter.core.errors import SettingsError
-from exporter.store.alerts_sql import AckRecord
-from exporter.store.audit_sql import AuditFilter, AuditRecord, ChainHead, StoredCheckpoint
-from exporter.store.base import ApiKeyRecord, Store
-from exporter.store.sla_sql import BreachRow, ProbeDayRow
+from exporter.store.protocol import Store
+from exporter.store.records import (
+    AckRecord,
+    ApiKeyRecord,
+    AuditFilter,
+    AuditRecord,
+    BreachRow,
+    ChainHead,
+    ProbeDayRow,
+    StoredCheckpoint,
+)
 
 __all__ = [
     "AckRecord", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead", "ProbeDayRow", "Store",
-    "StoredCheckpoint", "open_store",
+    "StoredCheckpoint", "open_store", "start_store", "store_for",
 ]
 
 
-async def open_store(url: str, *, migrate: bool = True, wait: float = 5.0) -> Store:
-    """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``postgresql://...``.
+def store_for(url: str, *, wait: float = 5.0) -> Store:
+    """The store for ``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``postgresql://...``, not yet open.
 
     ``wait``: seconds one operation may take before it fails with StoreUnavailable (PostgreSQL:
     the whole operation; SQLite: the wait for another writer's lock).
     """
     scheme = urlsplit(url).scheme
-    store: Store
     if scheme == "sqlite":
         from exporter.store.sqlite import SqliteStore
 
         path = url.removeprefix("sqlite://")
         path = path[1:] if path.startswith("/") else path
-        store = await SqliteStore.open(path or ":memory:", wait=wait)
-    elif scheme in ("postgres", "postgresql"):
+        return SqliteStore(path or ":memory:", wait=wait)
+    if scheme in ("postgres", "postgresql"):
         from exporter.store.postgres import PostgresStore
 
-        store = await PostgresStore.open(url, wait=wait)
-    else:
-        raise SettingsError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:// or postgresql://)")
+        return PostgresStore(url, wait=wait)
+    raise SettingsError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:// or postgresql://)")
+
+
+async def start_store(store: Store, *, migrate: bool = True) -> Store:
+    """Connect ``store`` and bring its schema up to date; closed again if either fails."""
+    await store.open()
     if migrate:
         try:
             await store.migrate()
@@ -43,3 +53,8 @@ async def open_store(url: str, *, migrate: bool = True, wait: float = 5.0) -> St
             await store.close()
             raise
     return store
+
+
+async def open_store(url: str, *, migrate: bool = True, wait: float = 5.0) -> Store:
+    """``store_for(url)``, connected and migrated."""
+    return await start_store(store_for(url, wait=wait), migrate=migrate)

@@ -11,42 +11,13 @@ the silence is over, so each silence is expired at most once after its acknowled
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import Protocol
+
+from exporter.store.primitives import Primitives
+from exporter.store.records import AckRecord
 
 _COLUMNS = "id, alert_id, alertname, tenant_id, key_id, key_name, comment, acknowledged_at, cleared_at, silence_id"
-
-
-@dataclass(frozen=True, slots=True)
-class AckRecord:
-    id: str
-    alert_id: str
-    alertname: str
-    tenant_id: str
-    key_id: str
-    key_name: str
-    comment: str
-    acknowledged_at: float
-    cleared_at: float | None = None
-    silence_id: str | None = None  # the Alertmanager silence that mirrors it, once created
-
-
-class _Tx(Protocol):
-    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]: ...
-
-    async def execute(self, sql: str, *args: Any) -> None: ...
-
-
-class _Primitives(Protocol):
-    """What the mixin needs from the store it is mixed into."""
-
-    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]: ...
-
-    async def execute(self, sql: str, *args: Any) -> None: ...
-
-    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
 
 
 class AlertStore(Protocol):
@@ -82,7 +53,7 @@ class AlertStore(Protocol):
 
 
 class AlertsSqlMixin:
-    async def acknowledge_alert(self: _Primitives, record: AckRecord) -> AckRecord:
+    async def acknowledge_alert(self: Primitives, record: AckRecord) -> AckRecord:
         async with self.transaction() as tx:
             await tx.execute(
                 f"INSERT INTO alert_acknowledgements ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL) "
@@ -96,13 +67,13 @@ class AlertsSqlMixin:
             )
         return AckRecord(*rows[0])
 
-    async def open_acknowledgements(self: _Primitives) -> list[AckRecord]:
+    async def open_acknowledgements(self: Primitives) -> list[AckRecord]:
         rows = await self.fetch(
             f"SELECT {_COLUMNS} FROM alert_acknowledgements WHERE cleared_at IS NULL ORDER BY acknowledged_at, id"
         )
         return [AckRecord(*row) for row in rows]
 
-    async def clear_acknowledgements(self: _Primitives, alert_ids: Iterable[str], at: float) -> None:
+    async def clear_acknowledgements(self: Primitives, alert_ids: Iterable[str], at: float) -> None:
         ids = sorted(set(alert_ids))
         if ids:
             marks = ", ".join("?" for _ in ids)
@@ -111,14 +82,14 @@ class AlertsSqlMixin:
                 at, *ids,
             )
 
-    async def clear_acknowledgements_except(self: _Primitives, alert_ids: Iterable[str], at: float) -> None:
+    async def clear_acknowledgements_except(self: Primitives, alert_ids: Iterable[str], at: float) -> None:
         ids = sorted(set(alert_ids))
         keep = f" AND alert_id NOT IN ({', '.join('?' for _ in ids)})" if ids else ""
         await self.execute(
             f"UPDATE alert_acknowledgements SET cleared_at = ? WHERE cleared_at IS NULL{keep}", at, *ids
         )
 
-    async def set_acknowledgement_silence(self: _Primitives, ack_id: str, silence_id: str) -> bool:
+    async def set_acknowledgement_silence(self: Primitives, ack_id: str, silence_id: str) -> bool:
         async with self.transaction() as tx:
             await tx.execute(
                 "UPDATE alert_acknowledgements SET silence_id = ? "
@@ -128,7 +99,7 @@ class AlertsSqlMixin:
             rows = await tx.fetch("SELECT silence_id FROM alert_acknowledgements WHERE id = ?", ack_id)
         return bool(rows) and rows[0][0] == silence_id
 
-    async def end_acknowledgement_by_silence(self: _Primitives, ack_id: str, at: float) -> bool:
+    async def end_acknowledgement_by_silence(self: Primitives, ack_id: str, at: float) -> bool:
         async with self.transaction() as tx:
             rows = await tx.fetch(
                 "SELECT id FROM alert_acknowledgements WHERE id = ? AND cleared_at IS NULL", ack_id
@@ -140,14 +111,14 @@ class AlertsSqlMixin:
                 )
         return bool(rows)
 
-    async def silences_to_expire(self: _Primitives) -> list[tuple[str, str]]:
+    async def silences_to_expire(self: Primitives) -> list[tuple[str, str]]:
         rows = await self.fetch(
             "SELECT id, silence_id FROM alert_acknowledgements WHERE cleared_at IS NOT NULL "
             "AND silence_id IS NOT NULL AND silence_ended_at IS NULL ORDER BY cleared_at, id"
         )
         return [(str(row[0]), str(row[1])) for row in rows]
 
-    async def mark_silence_ended(self: _Primitives, ack_id: str, at: float) -> None:
+    async def mark_silence_ended(self: Primitives, ack_id: str, at: float) -> None:
         await self.execute(
             "UPDATE alert_acknowledgements SET silence_ended_at = ? WHERE id = ? AND silence_ended_at IS NULL",
             at, ack_id,

@@ -14,80 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import astuple, dataclass
+from dataclasses import astuple
 from itertools import takewhile
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:
-    from exporter.store.sql import Tx
-
-GENESIS_HASH = "0" * 64  # the prev_hash of a tenant's first record
-
-
-class AuditRecord(NamedTuple):
-    """One audit event as stored: flat columns, ``''`` for "none", ``details`` as JSON text.
-
-    A tuple in column order, so rows go to the database and come back without conversion.
-    """
-
-    tenant_id: str
-    seq: int
-    id: str
-    time: float
-    action: str
-    actor_type: str
-    actor_id: str
-    actor_name: str
-    actor_role: str
-    target_type: str
-    target_id: str
-    target_name: str
-    outcome: str
-    reason: str
-    request_id: str
-    source_ip: str
-    user_agent: str
-    details: str
-    schema_version: str
-    prev_hash: str
-    hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChainHead:
-    """A tenant's chain: its last record and the retention anchor (the last record deleted)."""
-
-    tenant_id: str
-    seq: int
-    hash: str
-    anchor_seq: int
-    anchor_hash: str
-    anchor_signature: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCheckpoint:
-    tenant_id: str
-    seq: int
-    hash: str
-    time: float
-    signature: str
-
-
-@dataclass(frozen=True, slots=True)
-class AuditFilter:
-    """Which events to read. ``tenant_ids=None`` means every tenant (operators only)."""
-
-    tenant_ids: tuple[str, ...] | None = None
-    actor: str | None = None  # actor id or name
-    action: str | None = None  # prefix: "api_key" matches "api_key.create"
-    target: str | None = None  # target id or name
-    outcome: str | None = None
-    since: float | None = None  # inclusive
-    until: float | None = None  # exclusive
-    text: str | None = None  # case-insensitive substring of details or target name
-    request_id: str | None = None
-
+from exporter.store.primitives import Tx
+from exporter.store.records import GENESIS_HASH, AuditFilter, AuditRecord, ChainHead, StoredCheckpoint
 
 Sealer = Callable[[AuditRecord, int, str], AuditRecord]
 Archiver = Callable[[Sequence[AuditRecord]], Awaitable[None]]

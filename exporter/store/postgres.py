@@ -22,7 +22,8 @@ from typing import Any
 import asyncpg
 
 from exporter.core.errors import StoreError, StoreUnavailable
-from exporter.store.sql import Row, SqlStore
+from exporter.store.primitives import Row
+from exporter.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -98,21 +99,20 @@ class _PgTx:
 class PostgresStore(SqlStore):
     backend = "postgres"
 
-    def __init__(self, pool: Any, *, timeout: float) -> None:
-        self._pool = pool
-        self._timeout = timeout
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, wait: float = 5.0) -> None:
+        self._dsn = dsn
+        self._sizes = (min_size, max_size)
+        self._timeout = wait
+        self._pool: Any = None
 
-    @classmethod
-    async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10, wait: float = 5.0) -> PostgresStore:
+    async def open(self) -> None:
         try:
-            pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, timeout=wait, command_timeout=wait
-            )
+            self._pool = await asyncpg.create_pool(self._dsn, min_size=self._sizes[0], max_size=self._sizes[1],
+                                                   timeout=self._timeout, command_timeout=self._timeout)
         except _UNAVAILABLE as e:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {e}") from e
         except asyncpg.PostgresError as e:
             raise StoreError(f"PostgreSQL: {e}") from e
-        return cls(pool, timeout=wait)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._conn() as conn:
@@ -164,4 +164,5 @@ class PostgresStore(SqlStore):
             deadline.disarm()
 
     async def close(self) -> None:
-        await self._pool.close()
+        if self._pool is not None:
+            await self._pool.close()

@@ -10,44 +10,14 @@ as it grows and ends.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from dataclasses import astuple, dataclass
-from typing import Any, Protocol
+from dataclasses import astuple
+from typing import Protocol
+
+from exporter.store.primitives import Primitives
+from exporter.store.records import BreachRow, ProbeDayRow
 
 _DAY_COLUMNS = "service, day, observer, results, failures, observed_ms, down_ms, degraded_ms"
 _BREACH_COLUMNS = "id, service, observer, started_at, last_failure_at, failures, ended_at, detail"
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeDayRow:
-    service: str
-    day: str  # YYYY-MM-DD, UTC
-    observer: str
-    results: int
-    failures: int
-    observed_ms: int
-    down_ms: int
-    degraded_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class BreachRow:
-    id: str
-    service: str
-    observer: str
-    started_at: float
-    last_failure_at: float
-    failures: int
-    ended_at: float | None
-    detail: str
-
-
-class _Primitives(Protocol):
-    async def fetch(self, sql: str, *args: Any) -> list[Sequence[Any]]: ...
-
-    async def execute(self, sql: str, *args: Any) -> None: ...
-
-    def transaction(self) -> AbstractAsyncContextManager[Any]: ...
 
 
 class SlaStore(Protocol):
@@ -75,7 +45,7 @@ class SlaStore(Protocol):
 
 
 class SlaSqlMixin:
-    async def add_probe_days(self: _Primitives, rows: Sequence[ProbeDayRow]) -> None:
+    async def add_probe_days(self: Primitives, rows: Sequence[ProbeDayRow]) -> None:
         if not rows:
             return
         async with self.transaction() as tx:
@@ -91,13 +61,13 @@ class SlaSqlMixin:
                     *astuple(row),
                 )
 
-    async def probe_days(self: _Primitives, since_day: str) -> list[ProbeDayRow]:
+    async def probe_days(self: Primitives, since_day: str) -> list[ProbeDayRow]:
         rows = await self.fetch(
             f"SELECT {_DAY_COLUMNS} FROM sla_probe_days WHERE day >= ? ORDER BY service, day, observer", since_day
         )
         return [ProbeDayRow(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7])) for r in rows]
 
-    async def save_breaches(self: _Primitives, rows: Sequence[BreachRow]) -> None:
+    async def save_breaches(self: Primitives, rows: Sequence[BreachRow]) -> None:
         if not rows:
             return
         async with self.transaction() as tx:
@@ -109,7 +79,7 @@ class SlaSqlMixin:
                     *astuple(row),
                 )
 
-    async def breaches_since(self: _Primitives, since: float) -> list[BreachRow]:
+    async def breaches_since(self: Primitives, since: float) -> list[BreachRow]:
         rows = await self.fetch(
             f"SELECT {_BREACH_COLUMNS} FROM sla_breaches WHERE ended_at IS NULL OR ended_at >= ? "
             "ORDER BY started_at, id", since,
@@ -117,7 +87,7 @@ class SlaSqlMixin:
         return [BreachRow(r[0], r[1], r[2], float(r[3]), float(r[4]), int(r[5]),
                           None if r[6] is None else float(r[6]), r[7]) for r in rows]
 
-    async def close_open_breaches(self: _Primitives, observer: str) -> None:
+    async def close_open_breaches(self: Primitives, observer: str) -> None:
         await self.execute(
             "UPDATE sla_breaches SET ended_at = last_failure_at WHERE observer = ? AND ended_at IS NULL", observer
         )

@@ -9,27 +9,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any
 
 from exporter.store.alerts_sql import AlertsSqlMixin
 from exporter.store.audit_sql import AuditSqlMixin
-from exporter.store.base import ApiKeyRecord
 from exporter.store.migrations import MIGRATIONS
+from exporter.store.primitives import Row, Tx
+from exporter.store.records import ApiKeyRecord
 from exporter.store.sla_sql import SlaSqlMixin
 
-Row = Sequence[Any]
-
 _KEY_COLUMNS = "id, tenant_id, role, name, token_hash, token_hint, created_at, last_used_at, revoked_at"
-
-
-class Tx(Protocol):
-    """What a transaction offers: the same primitives, inside one atomic unit."""
-
-    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
-
-    async def execute(self, sql: str, *args: Any) -> None: ...
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
 class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin):

@@ -16,7 +16,8 @@ from typing import Any
 import aiosqlite
 
 from exporter.core.errors import StoreError, StoreUnavailable
-from exporter.store.sql import Row, SqlStore
+from exporter.store.primitives import Row
+from exporter.store.sql import SqlStore
 
 
 class _SqliteTx:
@@ -37,24 +38,24 @@ class _SqliteTx:
 class SqliteStore(SqlStore):
     backend = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
-        self._conn = conn
-        self._tx = _SqliteTx(conn)
-        self._lock = asyncio.Lock()
+    def __init__(self, path: str, *, wait: float = 5.0) -> None:
         self.path = path
+        self._wait = wait
+        self._lock = asyncio.Lock()
 
-    @classmethod
-    async def open(cls, path: str, *, wait: float = 5.0) -> SqliteStore:
+    async def open(self) -> None:
+        path = self.path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
-            busy = f"busy_timeout={round(wait * 1000)}"  # how long a write waits for another writer's lock
+            busy = f"busy_timeout={round(self._wait * 1000)}"  # how long a write waits for another writer's lock
             for pragma in ("journal_mode=WAL", "synchronous=FULL", busy, "foreign_keys=ON"):
                 await conn.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as e:
             raise StoreUnavailable(f"cannot open SQLite database {path}: {e}") from e
-        return cls(conn, path)
+        self._conn = conn
+        self._tx = _SqliteTx(conn)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._lock, _errors():
@@ -80,7 +81,8 @@ class SqliteStore(SqlStore):
             await self._conn.execute("COMMIT")
 
     async def close(self) -> None:
-        await self._conn.close()
+        if hasattr(self, "_conn"):
+            await self._conn.close()
 
 
 @asynccontextmanager

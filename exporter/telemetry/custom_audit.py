@@ -19,7 +19,7 @@ from typing import Final
 from exporter.audit.actions import METRIC_CUSTOM_SUBMIT
 from exporter.audit.events import SUCCESS, Actor, EventDraft, Outcome, Target
 from exporter.audit.recorder import AuditLog
-from exporter.auth.keyring import Principal
+from exporter.auth.principal import Principal
 from exporter.core.clock import Clock, isoformat
 from exporter.core.errors import StoreError
 

@@ -1,4 +1,4 @@
-"""``GET /metrics``: content negotiation and gzip as prometheus_client does, without stalling.
+"""Rendering ``/metrics``: content negotiation and gzip as prometheus_client does, without stalling.
 
 prometheus_client's own aiohttp handler renders the whole registry on the event loop (~100 ms
 for 600 label sets, during which no request moves). Rendering in a worker thread is not enough
@@ -18,16 +18,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from exporter.auth.tokens import same_secret
-from exporter.core.errors import Unauthorized
 from exporter.core.pacing import Pacer
-from exporter.http.openapi import operation
 
 GZIP_LEVEL: Final = 1
 SLICE_SAMPLES: Final = 50
@@ -133,25 +129,3 @@ def _float(raw: str) -> float:
         return float(raw)
     except ValueError:
         return 1.0
-
-
-def metrics_handler(renderer: MetricsRenderer, token: str | None) -> Callable[[web.Request], Any]:
-    expected = f"Bearer {token}" if token else None
-
-    @operation(content_type="text/plain; version=0.0.4", query={"name[]": "only these metric names (repeatable)"},
-               headers={"Accept": "application/openmetrics-text; version=1.0.0 for OpenMetrics",
-                        "Accept-Encoding": "gzip for a compressed answer"}, tags=("metrics",))
-    async def handle_metrics(request: web.Request) -> web.Response:
-        """Prometheus exposition (text 0.0.4, text 1.0.0 or OpenMetrics by ``Accept``; gzip; ``name[]``)."""
-        if expected is not None and not same_secret(request.headers.get("Authorization", ""), expected):
-            raise Unauthorized("this /metrics needs `Authorization: Bearer <METRICS_TOKEN>`",
-                               headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-        names = tuple(sorted(set(request.query.getall("name[]", []))))
-        compress = gzip_accepted(request.headers.get("Accept-Encoding", ""))
-        body, content_type = await renderer.render(request.headers.get("Accept", ""), names, compress)
-        response = web.Response(body=body, headers={"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"})
-        if compress:
-            response.headers["Content-Encoding"] = "gzip"
-        return response
-
-    return handle_metrics

@@ -1,5 +1,5 @@
 """Request telemetry: RED metrics, recorded by the first and last step of the request pipeline
-(``api/pipeline.py``), so they see the status the client gets.
+(``http/pipeline.py``), so they see the status the client gets.
 
 Labels are bounded by construction: ``route`` is the aiohttp route template (one value for
 every unmatched path), ``method`` is one of the standard methods or ``_OTHER``, ``tenant``
@@ -15,7 +15,6 @@ import logging
 from bisect import bisect_left
 from typing import Final
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from exporter.telemetry.families import LoopCounter, LoopHistogram, OverflowCollector
@@ -96,36 +95,12 @@ class HttpMetrics:
         sent[bisect_left(SIZE_BOUNDS, response_bytes)] += 1
         sent[-1] += response_bytes
 
-    def record(self, request: web.Request, route: str, status: int, tenant: str, seconds: float,
-               response: web.StreamResponse | None) -> None:
-        """Count one answered request; never raises (a failure is counted and logged instead)."""
+    def finish(self, method: str, route: str, status: int, tenant: str, seconds: float,
+               request_bytes: int, response_bytes: int) -> None:
+        """Count one answered request (no longer in flight); never raises (a failure is counted and logged)."""
         try:
             self.active -= 1
-            self.observe(request.method, route, status, tenant, seconds, request.content_length or 0,
-                         response_bytes(response))
+            self.observe(method, route, status, tenant, seconds, request_bytes, response_bytes)
         except Exception:  # instrumentation must never break a response
             self.errors.inc()
             log.exception("request instrumentation failed")
-
-    def series_count(self) -> int:
-        return len(self.requests.counts) + len(self.duration.series)
-
-
-def response_bytes(response: web.StreamResponse | None) -> int:
-    if response is None:
-        return 0
-    if response.prepared:
-        return response.body_length
-    return response.content_length or 0
-
-
-def answered_status(request: web.Request, response: web.StreamResponse) -> int:
-    """The response's status, or 499 when the client has gone and nobody will read the answer."""
-    transport = request.transport  # client_gone(request), inlined: this runs for every request
-    return CLIENT_CLOSED if transport is None or transport.is_closing() else response.status
-
-
-def client_gone(request: web.Request) -> bool:
-    """The client closed the connection (or it is closing): nobody will read an answer."""
-    transport = request.transport
-    return transport is None or transport.is_closing()

@@ -48,9 +48,10 @@ def read_system(process: psutil.Process) -> SystemSnapshot:
 class SystemCollector(Collector):
     """Yields the latest snapshot; never does I/O in ``collect()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self._process = psutil.Process()
         self.snapshot: SystemSnapshot | None = None
+        registry.register(self)
 
     def sample(self) -> SystemSnapshot:
         self.snapshot = read_system(self._process)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -34,8 +35,9 @@ THRESHOLDS = (WARNING_RATIO, 1.0)
 
 
 class UsageCollector(Collector):
-    def __init__(self) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self._families: list[GaugeMetricFamily] = []
+        registry.register(self)
 
     def refresh(self, catalog: Catalog, usage: UsageTracker) -> None:
         """Rebuild the snapshot from the catalog and the in-memory usage (no I/O)."""

@@ -12,13 +12,11 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from exporter.auth.keyring import TENANT, requires
-from exporter.http import state as keys
+from exporter.config import ConfigHolder
+from exporter.http.caller import TENANT, requires
 from exporter.http.json import json_response, read_json
 from exporter.http.openapi import operation
 from exporter.tenancy.catalog import FeatureDecision, Tenant
-
-routes = web.RouteTableDef()
 
 
 class FlagMetadata(msgspec.Struct):
@@ -69,46 +67,51 @@ async def _context(request: web.Request) -> None:
         await read_json(request, EvaluationRequest)
 
 
-@routes.post("/ofrep/v1/evaluate/flags/{key}")
-@requires()
-@operation(EvaluationSuccess, tags=("ofrep",), alternatives={404: EvaluationFailure})
-async def evaluate_flag(request: web.Request) -> web.Response:
-    """Evaluate one flag (a tenant feature) for the caller's tenant."""
-    await _context(request)
-    tenant = request[TENANT]
-    decision = tenant.feature(request.match_info["key"])
-    if not decision.known:
-        return json_response(EvaluationFailure(decision.feature, "FLAG_NOT_FOUND", decision.explanation), status=404)
-    version = request.app[keys.CONFIG].current.catalog.version
-    return json_response(_success(tenant, decision, version))
+class OfrepApi:
+    def __init__(self, config: ConfigHolder, poll_interval: float) -> None:
+        self._config = config
+        self._poll_ms = int(poll_interval * 1000)
 
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/ofrep/v1/evaluate/flags/{key}", self.evaluate_flag),
+                web.post("/ofrep/v1/evaluate/flags", self.evaluate_flags),
+                web.get("/ofrep/v1/configuration", self.configuration)]
 
-@routes.post("/ofrep/v1/evaluate/flags")
-@requires()
-@operation(BulkEvaluation, tags=("ofrep",), headers={"If-None-Match": "ETag of a previous answer: 304 if unchanged"},
-           alternatives={304: None})
-async def evaluate_flags(request: web.Request) -> web.Response:
-    """Evaluate every flag at once; ``If-None-Match`` with the last ``ETag`` answers 304."""
-    await _context(request)
-    tenant = request[TENANT]
-    version = request.app[keys.CONFIG].current.catalog.version
-    etag = f'"{version}-{tenant.id}"'
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        return web.Response(status=304, headers={"ETag": etag})
-    body = BulkEvaluation([_success(tenant, d, version) for d in tenant.decisions.values()])
-    return json_response(body, headers={"ETag": etag})
+    @requires()
+    @operation(EvaluationSuccess, tags=("ofrep",), alternatives={404: EvaluationFailure})
+    async def evaluate_flag(self, request: web.Request) -> web.Response:
+        """Evaluate one flag (a tenant feature) for the caller's tenant."""
+        await _context(request)
+        tenant = request[TENANT]
+        decision = tenant.feature(request.match_info["key"])
+        if not decision.known:
+            failure = EvaluationFailure(decision.feature, "FLAG_NOT_FOUND", decision.explanation)
+            return json_response(failure, status=404)
+        version = self._config.current.catalog.version
+        return json_response(_success(tenant, decision, version))
 
+    @requires()
+    @operation(BulkEvaluation, tags=("ofrep",), alternatives={304: None},
+               headers={"If-None-Match": "ETag of a previous answer: 304 if unchanged"})
+    async def evaluate_flags(self, request: web.Request) -> web.Response:
+        """Evaluate every flag at once; ``If-None-Match`` with the last ``ETag`` answers 304."""
+        await _context(request)
+        tenant = request[TENANT]
+        version = self._config.current.catalog.version
+        etag = f'"{version}-{tenant.id}"'
+        if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+            return web.Response(status=304, headers={"ETag": etag})
+        body = BulkEvaluation([_success(tenant, d, version) for d in tenant.decisions.values()])
+        return json_response(body, headers={"ETag": etag})
 
-@routes.get("/ofrep/v1/configuration")
-@requires()
-@operation(ProviderConfiguration, tags=("ofrep",))
-async def configuration(request: web.Request) -> web.Response:
-    """OFREP provider configuration: what this server supports and how often to poll."""
-    interval_ms = int(request.app[keys.SETTINGS].key_refresh_interval * 1000)
-    return json_response(ProviderConfiguration(
-        name="tenant-exporter",
-        capabilities={
-            "cacheInvalidation": {"polling": {"enabled": True, "minPollingIntervalMs": interval_ms}},
-            "flagEvaluation": {"supportedTypes": ["boolean"]},
-        },
-    ))
+    @requires()
+    @operation(ProviderConfiguration, tags=("ofrep",))
+    async def configuration(self, request: web.Request) -> web.Response:
+        """OFREP provider configuration: what this server supports and how often to poll."""
+        return json_response(ProviderConfiguration(
+            name="tenant-exporter",
+            capabilities={
+                "cacheInvalidation": {"polling": {"enabled": True, "minPollingIntervalMs": self._poll_ms}},
+                "flagEvaluation": {"supportedTypes": ["boolean"]},
+            },
+        ))

@@ -2,12 +2,13 @@
 
 The page is one static HTML file with a same-origin script and stylesheet (``exporter/http/static``,
 no build step, no CDN), served with a Content-Security-Policy that allows nothing else; the
-script fetches ``GET /api/monitoring/status`` (``api/sla.py``) and draws it. Badges read the same
-status, through ``sla.current_status``.
+script fetches ``GET /api/monitoring/status`` (``routes/sla.py``) and draws it. Badges read the same
+status, through ``SlaApi.current_status``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from hashlib import sha256
@@ -19,10 +20,8 @@ from aiohttp import web
 from exporter.core.errors import NotFound
 from exporter.core.parsing import schema_pattern
 from exporter.http.openapi import operation
-from exporter.http.routes.sla import current_status
 from exporter.sla.badges import uptime_badge
-
-routes = web.RouteTableDef()
+from exporter.sla.models import StatusOut
 
 SERVICE_PATTERN: Final = "[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
 PAGE_POLICY: Final = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -54,44 +53,48 @@ def _serve(request: web.Request, item: Asset, headers: dict[str, str] | None = N
     return response
 
 
-@routes.get("/status")
-@operation(content_type="text/html", alternatives={304: None}, tags=("status",))
-async def status_page(request: web.Request) -> web.Response:
-    """The human status page: overall status, each service with 90 days of uptime bars, current incidents.
+class StatusPageApi:
+    """``status`` gives the current status (``SlaApi.current_status``)."""
 
-    Public. One HTML document that loads ``/status/status.js`` and ``/status/status.css`` and
-    draws ``/api/monitoring/status``.
-    """
-    return _serve(request, asset("status.html", "text/html; charset=utf-8"),
-                  {"Content-Security-Policy": PAGE_POLICY, "Referrer-Policy": "no-referrer"})
+    def __init__(self, status: Callable[[], StatusOut]) -> None:
+        self._status = status
 
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/status", self.status_page), web.get("/status/status.js", self.status_script),
+                web.get("/status/status.css", self.status_stylesheet),
+                web.get(f"/status/badge/{{service:{SERVICE_PATTERN}}}.svg", self.status_badge)]
 
-@routes.get("/status/status.js")
-@operation(content_type="text/javascript", alternatives={304: None}, tags=("status",))
-async def status_script(request: web.Request) -> web.Response:
-    """The status page's script (public)."""
-    return _serve(request, asset("status.js", "text/javascript; charset=utf-8"))
+    @operation(content_type="text/html", alternatives={304: None}, tags=("status",))
+    async def status_page(self, request: web.Request) -> web.Response:
+        """The human status page: overall status, each service with 90 days of uptime bars, current incidents.
 
+        Public. One HTML document that loads ``/status/status.js`` and ``/status/status.css`` and
+        draws ``/api/monitoring/status``.
+        """
+        return _serve(request, asset("status.html", "text/html; charset=utf-8"),
+                      {"Content-Security-Policy": PAGE_POLICY, "Referrer-Policy": "no-referrer"})
 
-@routes.get("/status/status.css")
-@operation(content_type="text/css", alternatives={304: None}, tags=("status",))
-async def status_stylesheet(request: web.Request) -> web.Response:
-    """The status page's stylesheet (public)."""
-    return _serve(request, asset("status.css", "text/css; charset=utf-8"))
+    @operation(content_type="text/javascript", alternatives={304: None}, tags=("status",))
+    async def status_script(self, request: web.Request) -> web.Response:
+        """The status page's script (public)."""
+        return _serve(request, asset("status.js", "text/javascript; charset=utf-8"))
 
+    @operation(content_type="text/css", alternatives={304: None}, tags=("status",))
+    async def status_stylesheet(self, request: web.Request) -> web.Response:
+        """The status page's stylesheet (public)."""
+        return _serve(request, asset("status.css", "text/css; charset=utf-8"))
 
-@routes.get(f"/status/badge/{{service:{SERVICE_PATTERN}}}.svg")
-@operation(content_type="image/svg+xml", errors=(404,), tags=("status",),
-           path_patterns={"service": schema_pattern(SERVICE_PATTERN)})
-async def status_badge(request: web.Request) -> web.Response:
-    """A Shields.io-style SVG badge: the service's month-to-date uptime, coloured by its current status.
+    @operation(content_type="image/svg+xml", errors=(404,), tags=("status",),
+               path_patterns={"service": schema_pattern(SERVICE_PATTERN)})
+    async def status_badge(self, request: web.Request) -> web.Response:
+        """A Shields.io-style SVG badge: the service's month-to-date uptime, coloured by its current status.
 
-    Public. 404 (problem+json) for a service the status does not list.
-    """
-    service = request.match_info["service"]
-    component = next((c for c in current_status(request.app).components if c.id == service), None)
-    if component is None:
-        raise NotFound(f"no service {service!r} on the status page", slug="unknown-service")
-    response = web.Response(text=uptime_badge(component), headers=PUBLIC)
-    response.headers["Content-Type"] = "image/svg+xml; charset=utf-8"
-    return response
+        Public. 404 (problem+json) for a service the status does not list.
+        """
+        service = request.match_info["service"]
+        component = next((c for c in self._status().components if c.id == service), None)
+        if component is None:
+            raise NotFound(f"no service {service!r} on the status page", slug="unknown-service")
+        response = web.Response(text=uptime_badge(component), headers=PUBLIC)
+        response.headers["Content-Type"] = "image/svg+xml; charset=utf-8"
+        return response

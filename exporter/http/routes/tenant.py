@@ -9,96 +9,24 @@ from aiohttp import web
 
 from exporter.audit.actions import USAGE_REPORT
 from exporter.audit.events import Target
-from exporter.auth.keyring import TENANT, requires
+from exporter.config import ConfigHolder
 from exporter.core.clock import isoformat
-from exporter.http import auditing
-from exporter.http import state as keys
-from exporter.http.json import json_response
+from exporter.http.auditing import Auditing
+from exporter.http.caller import TENANT, requires
+from exporter.http.json import BodyCache, json_response
 from exporter.http.openapi import operation, read_body
 from exporter.http.routes import tenant_models as m
 from exporter.tenancy.catalog import Region, Tenant
 from exporter.tenancy.regions import FEATURE_PATH_PATTERN, regional_url
 from exporter.tenancy.usage import UsageTracker
 
-routes = web.RouteTableDef()
-
 
 def _region(region: Region) -> m.RegionOut:
     return m.RegionOut(region.id, region.name, region.api_base_url, region.jurisdiction)
 
 
-def _cached(request: web.Request, what: str, build: Callable[[], object]) -> web.Response:
-    """An answer that depends only on the tenant and the catalog: encoded once per catalog version."""
-    app = request.app
-    key = (what, app[keys.CONFIG].current.catalog.version, request[TENANT].id)
-    return app[keys.BODIES].response(key, build)
-
-
 def _limits(tenant: Tenant) -> dict[str, float | int]:
     return {name: limit.value for name, limit in tenant.limits.items()}
-
-
-@routes.get("/api/tenant/config")
-@requires()
-@operation(m.TenantConfig)
-async def get_config(request: web.Request) -> web.Response:
-    """The tenant's configuration: plan, enabled features, limits, compliance, region."""
-    tenant = request[TENANT]
-    return _cached(request, "config", lambda: m.TenantConfig(
-        id=tenant.id, name=tenant.name, region=tenant.region.id, plan=tenant.plan.name,
-        features=list(tenant.enabled_features), limits=_limits(tenant),
-        compliance_standards=list(tenant.plan.compliance_standards), domain=tenant.domain,
-        api_base_url=tenant.region.api_base_url, data_residency=_region(tenant.region),
-        config_version=request.app[keys.CONFIG].current.catalog.version,
-    ))
-
-
-@routes.get("/api/tenant/features")
-@requires()
-@operation(m.FeaturesOut)
-async def get_features(request: web.Request) -> web.Response:
-    """The enabled features, and for every known feature why it is on or off."""
-    tenant = request[TENANT]
-    return _cached(request, "features", lambda: m.FeaturesOut(list(tenant.enabled_features), tenant.plan.name, {
-        name: m.FeatureDetail(d.enabled, d.reason, d.source, d.explanation) for name, d in tenant.decisions.items()
-    }))
-
-
-@routes.get("/api/tenant/feature/{feature_name}")
-@requires()
-@operation(m.FeatureCheck)
-async def get_feature(request: web.Request) -> web.Response:
-    """Whether one feature is enabled; an unknown name is ``enabled: false, known: false``."""
-    tenant = request[TENANT]
-    d = tenant.feature(request.match_info["feature_name"])
-
-    def build() -> m.FeatureCheck:
-        return m.FeatureCheck(d.feature, d.enabled, d.known, d.reason, d.source, d.variant, d.explanation,
-                              tenant.plan.name)
-
-    return _cached(request, "feature:" + d.feature, build) if d.known else json_response(build())
-
-
-@routes.get("/api/tenant/limits")
-@requires()
-@operation(m.LimitsOut)
-async def get_limits(request: web.Request) -> web.Response:
-    """The tenant's limits, each with its unit, enforcement and where it comes from."""
-    tenant = request[TENANT]
-
-    def build() -> m.LimitsOut:
-        details = {
-            name: m.LimitDetail(
-                limit=limit.value, unit=limit.kind.unit, enforcement=limit.enforcement,
-                period="month" if limit.kind.resets_monthly else None,
-                source="tenant_override" if name in tenant.limit_overrides else "plan",
-            )
-            for name, limit in tenant.limits.items()
-        }
-        rate = m.RateLimitOut(tenant.rate_limit.requests_per_second, tenant.rate_limit.burst)
-        return m.LimitsOut(_limits(tenant), tenant.plan.name, details, rate)
-
-    return _cached(request, "limits", build)
 
 
 def usage_body(tenant: Tenant, usage: UsageTracker) -> m.UsageOut:
@@ -119,54 +47,127 @@ def usage_body(tenant: Tenant, usage: UsageTracker) -> m.UsageOut:
     return m.UsageOut(flat, tenant.plan.name, m.Period(isoformat(start), isoformat(end)), details)
 
 
-@routes.get("/api/tenant/usage")
-@requires()
-@operation(m.UsageOut)
-async def get_usage(request: web.Request) -> web.Response:
-    """Current usage against each limit (API calls this calendar month, UTC)."""
-    return json_response(usage_body(request[TENANT], request.app[keys.USAGE]))
+class TenantApi:
+    def __init__(self, config: ConfigHolder, usage: UsageTracker, bodies: BodyCache, auditing: Auditing) -> None:
+        self._config = config
+        self._usage = usage
+        self._bodies = bodies
+        self._auditing = auditing
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/api/tenant/config", self.get_config),
+                web.get("/api/tenant/features", self.get_features),
+                web.get("/api/tenant/feature/{feature_name}", self.get_feature),
+                web.get("/api/tenant/limits", self.get_limits),
+                web.get("/api/tenant/usage", self.get_usage),
+                web.put("/api/tenant/usage", self.put_usage),
+                web.get("/api/tenant/compliance", self.get_compliance),
+                web.get("/api/tenant/region/{feature_path:(?s:.*)}", self.get_regional_endpoint)]
+
+    def _cached(self, request: web.Request, what: str, build: Callable[[], object]) -> web.Response:
+        """An answer that depends only on the tenant and the catalog: encoded once per catalog version."""
+        key = (what, self._config.current.catalog.version, request[TENANT].id)
+        return self._bodies.response(key, build)
 
 
-@routes.put("/api/tenant/usage")
-@requires("service")
-@operation(m.UsageOut, body=m.UsageReport, errors=(503,))
-async def put_usage(request: web.Request) -> web.Response:
-    """Report storage, team members and cases (role service); answers the updated usage.
+    @requires()
+    @operation(m.TenantConfig)
+    async def get_config(self, request: web.Request) -> web.Response:
+        """The tenant's configuration: plan, enabled features, limits, compliance, region."""
+        tenant = request[TENANT]
+        return self._cached(request, "config", lambda: m.TenantConfig(
+            id=tenant.id, name=tenant.name, region=tenant.region.id, plan=tenant.plan.name,
+            features=list(tenant.enabled_features), limits=_limits(tenant),
+            compliance_standards=list(tenant.plan.compliance_standards), domain=tenant.domain,
+            api_base_url=tenant.region.api_base_url, data_residency=_region(tenant.region),
+            config_version=self._config.current.catalog.version,
+        ))
 
-    Any subset of the three fields; fields left out keep their last reported value.
-    """
-    report: m.UsageReport = await read_body(request)
-    values = {k: float(v) for k, v in msgspec.structs.asdict(report).items() if v is not None}
-    tenant = request[TENANT]
-    usage = request.app[keys.USAGE]
-    if values:  # an empty report changes nothing and answers the current usage
-        await usage.report(tenant.id, values)
-        await auditing.record(request, USAGE_REPORT, target=Target("usage", tenant.id), details={"values": values})
-    return json_response(usage_body(tenant, usage))
+    @requires()
+    @operation(m.FeaturesOut)
+    async def get_features(self, request: web.Request) -> web.Response:
+        """The enabled features, and for every known feature why it is on or off."""
+        tenant = request[TENANT]
+        return self._cached(request, "features", lambda: m.FeaturesOut(
+            list(tenant.enabled_features), tenant.plan.name,
+            {name: m.FeatureDetail(d.enabled, d.reason, d.source, d.explanation)
+             for name, d in tenant.decisions.items()}))
 
+    @requires()
+    @operation(m.FeatureCheck)
+    async def get_feature(self, request: web.Request) -> web.Response:
+        """Whether one feature is enabled; an unknown name is ``enabled: false, known: false``."""
+        tenant = request[TENANT]
+        d = tenant.feature(request.match_info["feature_name"])
 
-@routes.get("/api/tenant/compliance")
-@requires()
-@operation(m.ComplianceOut)
-async def get_compliance(request: web.Request) -> web.Response:
-    """Compliance standards of the tenant's plan and where its data resides."""
-    tenant = request[TENANT]
-    names = request.app[keys.CONFIG].current.catalog.compliance_names
-    standards = list(tenant.plan.compliance_standards)
-    return _cached(request, "compliance", lambda: m.ComplianceOut(
-        tenant.id, tenant.plan.name, standards, [m.Certification(s, names.get(s, s)) for s in standards],
-        _region(tenant.region),
-    ))
+        def build() -> m.FeatureCheck:
+            return m.FeatureCheck(d.feature, d.enabled, d.known, d.reason, d.source, d.variant, d.explanation,
+                                  tenant.plan.name)
 
+        return self._cached(request, "feature:" + d.feature, build) if d.known else json_response(build())
 
-@routes.get("/api/tenant/region/{feature_path:(?s:.*)}")  # (?s): a %0A in the path still matches
-@requires()
-@operation(m.RegionalEndpoint, errors=(400,), path_patterns={"feature_path": FEATURE_PATH_PATTERN})
-async def get_regional_endpoint(request: web.Request) -> web.Response:
-    """The regional URL for a feature path, for data residency (``getApiBaseUrl()``)."""
-    tenant = request[TENANT]
-    path = request.match_info["feature_path"]
-    url = regional_url(tenant.region, path)
-    return json_response(
-        m.RegionalEndpoint(tenant.region.id, path, tenant.region.api_base_url, url, tenant.region.jurisdiction)
-    )
+    @requires()
+    @operation(m.LimitsOut)
+    async def get_limits(self, request: web.Request) -> web.Response:
+        """The tenant's limits, each with its unit, enforcement and where it comes from."""
+        tenant = request[TENANT]
+
+        def build() -> m.LimitsOut:
+            details = {
+                name: m.LimitDetail(
+                    limit=limit.value, unit=limit.kind.unit, enforcement=limit.enforcement,
+                    period="month" if limit.kind.resets_monthly else None,
+                    source="tenant_override" if name in tenant.limit_overrides else "plan",
+                )
+                for name, limit in tenant.limits.items()
+            }
+            rate = m.RateLimitOut(tenant.rate_limit.requests_per_second, tenant.rate_limit.burst)
+            return m.LimitsOut(_limits(tenant), tenant.plan.name, details, rate)
+
+        return self._cached(request, "limits", build)
+
+    @requires()
+    @operation(m.UsageOut)
+    async def get_usage(self, request: web.Request) -> web.Response:
+        """Current usage against each limit (API calls this calendar month, UTC)."""
+        return json_response(usage_body(request[TENANT], self._usage))
+
+    @requires("service")
+    @operation(m.UsageOut, body=m.UsageReport, errors=(503,))
+    async def put_usage(self, request: web.Request) -> web.Response:
+        """Report storage, team members and cases (role service); answers the updated usage.
+
+        Any subset of the three fields; fields left out keep their last reported value.
+        """
+        report: m.UsageReport = await read_body(request)
+        values = {k: float(v) for k, v in msgspec.structs.asdict(report).items() if v is not None}
+        tenant = request[TENANT]
+        usage = self._usage
+        if values:  # an empty report changes nothing and answers the current usage
+            await usage.report(tenant.id, values)
+            await self._auditing.record(request, USAGE_REPORT, target=Target("usage", tenant.id),
+                                        details={"values": values})
+        return json_response(usage_body(tenant, usage))
+
+    @requires()
+    @operation(m.ComplianceOut)
+    async def get_compliance(self, request: web.Request) -> web.Response:
+        """Compliance standards of the tenant's plan and where its data resides."""
+        tenant = request[TENANT]
+        names = self._config.current.catalog.compliance_names
+        standards = list(tenant.plan.compliance_standards)
+        return self._cached(request, "compliance", lambda: m.ComplianceOut(
+            tenant.id, tenant.plan.name, standards, [m.Certification(s, names.get(s, s)) for s in standards],
+            _region(tenant.region),
+        ))
+
+    @requires()
+    @operation(m.RegionalEndpoint, errors=(400,), path_patterns={"feature_path": FEATURE_PATH_PATTERN})
+    async def get_regional_endpoint(self, request: web.Request) -> web.Response:
+        """The regional URL for a feature path, for data residency (``getApiBaseUrl()``)."""
+        tenant = request[TENANT]
+        path = request.match_info["feature_path"]
+        url = regional_url(tenant.region, path)
+        return json_response(
+            m.RegionalEndpoint(tenant.region.id, path, tenant.region.api_base_url, url, tenant.region.jurisdiction)
+        )

@@ -15,28 +15,27 @@ from exporter.http.json import json_response
 from exporter.http.openapi import operation
 from exporter.http.problems import problem_response
 
-routes = web.RouteTableDef()
 
+class TestingApi:
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/-/test/sleep", self.sleep), web.get("/-/test/status/{code:[0-9]{3}}", self.status)]
 
-@routes.get("/-/test/sleep")
-@operation(query={"seconds": "how long to wait (0-30)"}, errors=(400,), tags=("testing",))
-async def sleep(request: web.Request) -> web.Response:
-    """Answer 200 after ``seconds`` (0..30)."""
-    try:
-        seconds = float(request.query.get("seconds", "0.1"))
-    except ValueError as e:
-        raise BadRequest("seconds must be a number") from e
-    if not 0 <= seconds <= 30:
-        raise BadRequest("seconds must be between 0 and 30")
-    await asyncio.sleep(seconds)
-    return json_response({"slept": seconds})
+    @operation(query={"seconds": "how long to wait (0-30)"}, errors=(400,), tags=("testing",))
+    async def sleep(self, request: web.Request) -> web.Response:
+        """Answer 200 after ``seconds`` (0..30)."""
+        try:
+            seconds = float(request.query.get("seconds", "0.1"))
+        except ValueError as e:
+            raise BadRequest("seconds must be a number") from e
+        if not 0 <= seconds <= 30:
+            raise BadRequest("seconds must be between 0 and 30")
+        await asyncio.sleep(seconds)
+        return json_response({"slept": seconds})
 
-
-@routes.get("/-/test/status/{code:[0-9]{3}}")
-@operation(status=500, errors=(400,), tags=("testing",))
-async def status(request: web.Request) -> web.Response:
-    """Answer with the given status (400-599) as problem+json."""
-    code = int(request.match_info["code"])
-    if not 400 <= code <= 599:
-        raise BadRequest("code must be 400-599")
-    return problem_response(request, code, "injected-failure", "Injected Failure", f"injected {code}")
+    @operation(status=500, errors=(400,), tags=("testing",))
+    async def status(self, request: web.Request) -> web.Response:
+        """Answer with the given status (400-599) as problem+json."""
+        code = int(request.match_info["code"])
+        if not 400 <= code <= 599:
+            raise BadRequest("code must be 400-599")
+        return problem_response(request, code, "injected-failure", "Injected Failure", f"injected {code}")

@@ -7,29 +7,20 @@ against both. Times are Unix seconds (floats); the API layer formats them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
 from exporter.store.alerts_sql import AlertStore
 from exporter.store.audit_sql import AuditStore
+from exporter.store.records import ApiKeyRecord
 from exporter.store.sla_sql import SlaStore
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyRecord:
-    id: str
-    tenant_id: str
-    role: str
-    name: str
-    token_hash: str
-    token_hint: str
-    created_at: float
-    last_used_at: float | None = None
-    revoked_at: float | None = None
 
 
 class Store(AuditStore, AlertStore, SlaStore, Protocol):
     backend: str
+
+    async def open(self) -> None:
+        """Connect (StoreUnavailable when the database cannot be reached)."""
+        ...
 
     async def migrate(self) -> int:
         """Apply pending migrations; return the schema version."""

@@ -1,0 +1,65 @@
+"""Bearer tokens -> the principal and tenant they act for, remembered so a token seen before costs one lookup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from exporter.auth.keyring import KeyRing
+from exporter.auth.principal import Principal, principal_for
+from exporter.core.errors import Unauthorized
+from exporter.store import ApiKeyRecord
+from exporter.tenancy.catalog import Catalog, Tenant
+
+_CHALLENGE: Final = 'Bearer realm="tenant-exporter"'
+
+
+def challenge(error: str | None = None) -> dict[str, str]:
+    value = _CHALLENGE if error is None else f'{_CHALLENGE}, error="{error}"'
+    return {"WWW-Authenticate": value}
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a token and an ``X-Tenant-ID`` resolved to, under one key record and one catalog."""
+
+    record: ApiKeyRecord
+    catalog: Catalog
+    principal: Principal
+    tenant: Tenant
+
+
+class Authenticator:
+    """Bearer tokens -> (Principal, Tenant).
+
+    ``known`` answers without an await for a token verified before, as long as its key is still
+    in the key ring unchanged and the catalog is the same object (a reload makes a new one);
+    ``authenticate`` does the whole check and remembers the answer (at most ``max_entries``).
+    """
+
+    def __init__(self, keyring: KeyRing, *, max_entries: int = 10_000) -> None:
+        self._keyring = keyring
+        self._resolved: dict[tuple[str, str | None], Resolved] = {}
+        self._max = max_entries
+
+    def known(self, token: str, requested: str | None, catalog: Catalog) -> Resolved | None:
+        """What ``token`` (with ``X-Tenant-ID: requested``) resolved to before, if nothing changed since."""
+        hit = self._resolved.get((token, requested))
+        if hit is None or hit.catalog is not catalog or self._keyring.known(token) is not hit.record:
+            return None
+        return hit
+
+    async def authenticate(self, token: str | None, requested: str | None, catalog: Catalog) -> Resolved:
+        """Check a bearer token: 401 without a valid one, 403/404 for a tenant (``requested``) it may not use."""
+        if token is None:
+            raise Unauthorized("an API key is required: send `Authorization: Bearer <token>`", headers=challenge())
+        record = await self._keyring.lookup(token)
+        if record is None:
+            raise Unauthorized(
+                "the API key is invalid or revoked", headers=challenge("invalid_token"), slug="invalid-token"
+            )
+        principal, tenant = principal_for(record, catalog, requested)
+        if len(self._resolved) >= self._max:
+            self._resolved.clear()
+        hit = self._resolved[(token, requested)] = Resolved(record, catalog, principal, tenant)
+        return hit

@@ -1,0 +1,127 @@
+"""The rows the store keeps, as plain values: a leaf every layer may import (no behaviour here).
+
+Times are Unix seconds (floats); ``''`` stands for "none" in audit columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+GENESIS_HASH = "0" * 64  # the prev_hash of a tenant's first record
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    tenant_id: str
+    role: str
+    name: str
+    token_hash: str
+    token_hint: str
+    created_at: float
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AckRecord:
+    id: str
+    alert_id: str
+    alertname: str
+    tenant_id: str
+    key_id: str
+    key_name: str
+    comment: str
+    acknowledged_at: float
+    cleared_at: float | None = None
+    silence_id: str | None = None  # the Alertmanager silence that mirrors it, once created
+
+
+class AuditRecord(NamedTuple):
+    """One audit event as stored: flat columns, ``''`` for "none", ``details`` as JSON text.
+
+    A tuple in column order, so rows go to the database and come back without conversion.
+    """
+
+    tenant_id: str
+    seq: int
+    id: str
+    time: float
+    action: str
+    actor_type: str
+    actor_id: str
+    actor_name: str
+    actor_role: str
+    target_type: str
+    target_id: str
+    target_name: str
+    outcome: str
+    reason: str
+    request_id: str
+    source_ip: str
+    user_agent: str
+    details: str
+    schema_version: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """A tenant's chain: its last record and the retention anchor (the last record deleted)."""
+
+    tenant_id: str
+    seq: int
+    hash: str
+    anchor_seq: int
+    anchor_hash: str
+    anchor_signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    tenant_id: str
+    seq: int
+    hash: str
+    time: float
+    signature: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which events to read. ``tenant_ids=None`` means every tenant (operators only)."""
+
+    tenant_ids: tuple[str, ...] | None = None
+    actor: str | None = None  # actor id or name
+    action: str | None = None  # prefix: "api_key" matches "api_key.create"
+    target: str | None = None  # target id or name
+    outcome: str | None = None
+    since: float | None = None  # inclusive
+    until: float | None = None  # exclusive
+    text: str | None = None  # case-insensitive substring of details or target name
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeDayRow:
+    service: str
+    day: str  # YYYY-MM-DD, UTC
+    observer: str
+    results: int
+    failures: int
+    observed_ms: int
+    down_ms: int
+    degraded_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BreachRow:
+    id: str
+    service: str
+    observer: str
+    started_at: float
+    last_failure_at: float
+    failures: int
+    ended_at: float | None
+    detail: str
