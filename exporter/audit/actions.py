@@ -6,10 +6,10 @@ add new ones here, dot-namespaced, never reuse an old one with a new meaning.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
 
 from exporter.audit.events import NO_CONTEXT, PLATFORM, SUCCESS, Actor, EventDraft, Outcome, RequestContext, Target
-from exporter.config import ReloadResult
 from exporter.store import ApiKeyRecord
 
 API_KEY_CREATE: Final = "api_key.create"
@@ -23,7 +23,23 @@ ALERT_ACKNOWLEDGEMENT_END: Final = "alert.acknowledgement.end"  # its Alertmanag
 METRIC_CUSTOM_SUBMIT: Final = "metric.custom.submit"  # one event per API key per interval (custom_metrics_audit)
 
 
-def config_reload(result: ReloadResult, actor: Actor, context: RequestContext = NO_CONTEXT) -> EventDraft:
+class Reload(Protocol):
+    """What a reload of the config files came to (``config.ReloadResult`` is one)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def files(self) -> Sequence[str]: ...
+
+    @property
+    def errors(self) -> Sequence[str]: ...
+
+    @property
+    def version(self) -> str: ...
+
+
+def config_reload(result: Reload, actor: Actor, context: RequestContext = NO_CONTEXT) -> EventDraft:
     """A reload of the config files: who asked, which files, and the version or the errors."""
     outcome = SUCCESS if result.ok else Outcome.failure(
         f"{len(result.errors)} problem(s); kept version {result.version}: {result.errors[0] if result.errors else ''}"

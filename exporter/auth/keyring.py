@@ -28,14 +28,12 @@ class KeyRing:
         self._negative_cache = negative_cache
         self._miss_lock = asyncio.Lock()
         self._used: set[str] = set()  # key ids used since the last flush (stamped at flush time)
-        self.refreshed_at = 0.0
 
     async def refresh(self) -> None:
         records = await self._store.active_api_keys()
         self._by_hash = {r.token_hash: r for r in records}
         self._by_token = {}
         self._misses.clear()
-        self.refreshed_at = self._clock.monotonic()
 
     def add(self, record: ApiKeyRecord) -> None:
         self._by_hash[record.token_hash] = record

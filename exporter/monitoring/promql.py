@@ -29,12 +29,6 @@ NAME: Final = "__name__"
 _NAN: Final = math.nan
 
 
-def labels_of(pairs: Mapping[str, str] | Iterable[tuple[str, str]]) -> Labels:
-    """A canonical (sorted) label tuple."""
-    items = pairs.items() if isinstance(pairs, Mapping) else pairs
-    return tuple(sorted(items))
-
-
 def without(labels: Labels, *names: str) -> Labels:
     return tuple(pair for pair in labels if pair[0] not in names)
 
@@ -126,10 +120,6 @@ def _kahan_sum_inc(inc: float, total: float, c: float) -> tuple[float, float]:
     else:
         c += (inc - t) + total
     return t, c
-
-
-def last_over_time(series: RangeVector) -> Vector:
-    return {without(labels, NAME): samples[-1][1] for labels, samples in _ordered(series) if samples}
 
 
 def _ordered(series: RangeVector) -> list[tuple[Labels, Sequence[Sample]]]:

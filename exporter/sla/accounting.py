@@ -55,10 +55,6 @@ def day_key(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
-def day_start_ms(day: str) -> int:
-    return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()) * 1000
-
-
 def last_days(ts: float, count: int) -> list[str]:
     """The ``count`` UTC days ending with the day of ``ts``, oldest first."""
     today = datetime.fromtimestamp(ts, UTC).date()

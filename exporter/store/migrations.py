@@ -170,5 +170,3 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
 )
-
-LATEST = MIGRATIONS[-1].version

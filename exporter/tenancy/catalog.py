@@ -39,7 +39,6 @@ LIMIT_KINDS: Mapping[str, LimitKind] = MappingProxyType(
     }
 )
 API_CALLS = LIMIT_KINDS["api_calls_per_month"]
-REPORTED_USAGE_FIELDS = tuple(k.usage_field for k in LIMIT_KINDS.values() if not k.resets_monthly)
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,10 +68,6 @@ class _RegionSpec(msgspec.Struct, forbid_unknown_fields=True):
     jurisdiction: str = ""
 
 
-class _Top(msgspec.Struct, forbid_unknown_fields=True):
-    version: int
-
-
 def load_catalog(config_dir: Path, default_tenant: DefaultTenant) -> Catalog:
     """Read and validate the three catalog files in ``config_dir``."""
     paths = [config_dir / name for name in ("plans.yml", "regions.yml", "tenants.yml")]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from exporter.core.clock import Clock, Month, MonthCursor
 from exporter.core.errors import StoreError
 from exporter.store import Store
-from exporter.tenancy.catalog import API_CALLS, LIMIT_KINDS, Limit, Tenant
+from exporter.tenancy.catalog import API_CALLS, Limit, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,6 @@ class UsageTracker:
         self._flushing: Counter[tuple[str, str]] = Counter()
         self._reported: dict[str, dict[str, float]] = {}
         self._flush_lock = asyncio.Lock()
-        self.flush_failures = 0
 
     async def load(self) -> None:
         """Read this month's totals and the reported usage from the store."""
@@ -138,7 +137,6 @@ class UsageTracker:
                 except StoreError:
                     self._pending.update(self._flushing)
                     self._flushing = Counter()
-                    self.flush_failures += 1
                     raise
                 month = self._roll()
                 for (counted_in, tenant_id), delta in self._flushing.items():
@@ -151,10 +149,4 @@ class UsageTracker:
             if month == self._month:
                 self._totals = totals
 
-    def pending_total(self) -> int:
-        return sum(self._pending.values()) + sum(self._flushing.values())
 
-
-def limit_kind_for_field(field: str) -> str | None:
-    """The limit name whose usage is reported in ``field`` (``storage_used_gb`` -> ``storage_gb``)."""
-    return next((k.name for k in LIMIT_KINDS.values() if k.usage_field == field), None)
