@@ -48,8 +48,8 @@ from exporter.audit.events import Actor, EventDraft, Target, to_record  # noqa: 
 from exporter.audit.recorder import AuditLog, append_events  # noqa: E402
 from exporter.core.clock import SystemClock  # noqa: E402
 from exporter.store import open_store  # noqa: E402
-from tests.helpers import TWO_TENANTS, make_config_dir  # noqa: E402
-from tests.service_process import ServiceProcess  # noqa: E402
+from tests.support.helpers import TWO_TENANTS, make_config_dir  # noqa: E402
+from tests.support.service_process import ServiceProcess  # noqa: E402
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.audit_bench import POSTGRES, database  # noqa: E402
-from tests.crash_load import crash_round, logged_request_ids, prepare  # noqa: E402
+from tests.support.crash_load import crash_round, logged_request_ids, prepare  # noqa: E402
 
 
 async def run(backend: str, rounds: int, clients: int, postgres_url: str) -> bool:

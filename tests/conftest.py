@@ -1,37 +1,60 @@
-"""Fixtures: a real SQLite file and a real PostgreSQL schema per test, and the real app."""
+"""Fixtures: a real SQLite file and a real PostgreSQL schema per test, and the real app.
+
+Every test that needs PostgreSQL is marked ``postgres`` (``-m 'not postgres'`` leaves them out) and
+skips with the reason when no server answers at TEST_POSTGRES_URL, unless TEST_REQUIRE_ALL is set:
+then a missing server fails the run. ``scripts/test`` (and so CI) sets it, so nothing is skipped there.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from aiohttp.web_runner import BaseRunner
 from prometheus_client import CollectorRegistry
 
 from exporter.app.composition import create_app
-from exporter.app.services import SERVICES
-from exporter.http.server import ProblemAppRunner
 from exporter.settings import Settings
 from exporter.store import Store, open_store
-from tests.helpers import TWO_TENANTS, FakeClock, auth, make_config_dir, make_token
-from tests.pg_instance import PgInstance
-from tests.service_process import free_port
-from tests.tcp_endpoint import TcpEndpoint
+from tests.support.helpers import TWO_TENANTS, FakeClock, make_config_dir
+from tests.support.pg_instance import PgInstance
+from tests.support.service import ServedAsInProduction, Service, ServiceFactory
+from tests.support.service_process import free_port
+from tests.support.tcp_endpoint import TcpEndpoint
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_ALL = os.environ.get("TEST_REQUIRE_ALL", "") not in ("", "0", "false")
+_POSTGRES_FIXTURES = frozenset({"postgres_url", "private_pg"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches PostgreSQL (a fixture of its, or the postgres leg of ``database_url``)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if fixtures & _POSTGRES_FIXTURES or params.get("database_url") == "postgres":
+            item.add_marker(pytest.mark.postgres)
+
+
+def unavailable(what: str) -> None:
+    """Skip for want of ``what``, or fail when the run requires everything (TEST_REQUIRE_ALL)."""
+    if REQUIRE_ALL:
+        pytest.fail(f"{what} (TEST_REQUIRE_ALL is set: nothing may be skipped)")
+    pytest.skip(what)
 
 
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
     """A new, empty schema on the PostgreSQL server (TEST_POSTGRES_URL), dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as e:
+        unavailable(f"no PostgreSQL at TEST_POSTGRES_URL ({type(e).__name__}: {e})")
     try:
         await conn.execute(f"CREATE SCHEMA {schema}")
         sep = "&" if "?" in POSTGRES_URL else "?"
@@ -53,7 +76,10 @@ async def cache() -> AsyncIterator[TcpEndpoint]:
 @pytest.fixture
 def private_pg() -> Iterator[PgInstance]:
     """A PostgreSQL server of this test's own (data directory, port), which it may stop and start."""
-    pg = PgInstance().start()
+    try:
+        pg = PgInstance().start()
+    except FileNotFoundError as e:
+        unavailable(f"cannot start a private PostgreSQL: {e}")
     yield pg
     pg.destroy()
 
@@ -81,40 +107,6 @@ def clock() -> FakeClock:
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
     return make_config_dir(tmp_path / "config", tenants=TWO_TENANTS)
-
-
-class Service:
-    """The running app under test, with helpers to mint tokens for it."""
-
-    def __init__(self, client: TestClient, clock: FakeClock) -> None:
-        self.client = client
-        self.clock = clock
-        self.app = client.server.app
-        self.services = self.app[SERVICES]
-
-    @property
-    def registry(self) -> CollectorRegistry:
-        return self.services.registry
-
-    async def token(self, tenant: str, role: str = "viewer") -> str:
-        catalog = self.services.config.current.catalog
-        return await make_token(self.services.store, catalog, self.clock, tenant, role)
-
-    async def headers(self, tenant: str, role: str = "viewer", **extra: str) -> dict[str, str]:
-        return auth(await self.token(tenant, role), **extra)
-
-
-ServiceFactory = Callable[..., Awaitable[Service]]
-
-
-class ServedAsInProduction(TestServer):
-    """The service's own runner (http_server.py: problem+json for what aiohttp cannot parse) and,
-    unlike aiohttp's test server, no cancelling of a handler whose client disconnects (``serve``
-    does not): a handler finishes what it started."""
-
-    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
-        return ProblemAppRunner(self.app, self.app[SERVICES].protocol_errors,
-                                **{**kwargs, "handler_cancellation": False})
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from exporter.monitoring.config import MonitoringConfig, load_monitoring
 from exporter.monitoring.engine import AlertEngine
 from exporter.sla.probes import ProbeCollector
 from exporter.store import Store, open_store
-from tests import promtool
-from tests.agreement import Replay, promtool_test
-from tests.helpers import ROOT, FakeClock
-from tests.scenarios import SCENARIOS, STEP_MS, Scenario
+from tests.support import promtool
+from tests.support.agreement import Replay, promtool_test
+from tests.support.helpers import ROOT, FakeClock
+from tests.support.scenarios import SCENARIOS, STEP_MS, Scenario
 
 MONITORING = load_monitoring(ROOT / "config")
 RULES = str(ROOT / "rules" / "tenant-exporter.yml")

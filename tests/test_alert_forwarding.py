@@ -15,8 +15,8 @@ from exporter.alertmanager.forwarder import AlertForwarder, Batch
 from exporter.core.clock import isoformat
 from exporter.core.errors import SettingsError
 from exporter.settings import Settings
-from tests.conftest import Service, ServiceFactory
-from tests.monitoring import PROBE_RULES, config_with, tick
+from tests.support.monitoring import PROBE_RULES, config_with, tick
+from tests.support.service import Service, ServiceFactory
 
 RESEND = 60.0
 GENERATOR = "http://tenant-exporter.example/api/monitoring/alerts"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from exporter.monitoring.alerts import fingerprint
-from tests.service_process import free_port
+from tests.support.service_process import free_port
 
 pytestmark = pytest.mark.promtool
 LABEL_SETS = [

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Service, ServiceFactory
+from tests.support.service import Service, ServiceFactory
 
 URL = "/-/alertmanager/webhook"
 

@@ -9,9 +9,9 @@ import pytest
 
 from exporter.audit.events import PLATFORM, Actor, Outcome, RequestContext, Target
 from exporter.auth import tokens
-from tests.audit_helpers import database_text, get_json, holding_chain_lock, search, usage_draft, write
-from tests.conftest import Service, ServiceFactory
-from tests.helpers import ROOT, TWO_TENANTS, auth, make_config_dir
+from tests.support.audit_helpers import database_text, get_json, holding_chain_lock, search, usage_draft, write
+from tests.support.helpers import ROOT, TWO_TENANTS, auth, make_config_dir
+from tests.support.service import Service, ServiceFactory
 
 LIST = "/api/audit-logs/"
 

@@ -12,7 +12,7 @@ from exporter.audit.chain import make_checkpoint, seal, verify_chain, verify_ten
 from exporter.audit.events import Actor, EventDraft, Target
 from exporter.audit.recorder import append_events
 from exporter.store import Store, open_store
-from tests.helpers import FakeClock
+from tests.support.helpers import FakeClock
 
 KEY = b"k" * 32
 

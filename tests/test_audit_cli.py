@@ -17,8 +17,8 @@ import pytest
 from exporter.audit.events import PLATFORM, Actor, EventDraft, Target
 from exporter.audit.recorder import append_events
 from exporter.store import Store, open_store
-from tests.helpers import FakeClock, make_config_dir
-from tests.service_process import ServiceProcess
+from tests.support.helpers import FakeClock, make_config_dir
+from tests.support.service_process import ServiceProcess
 
 KEY = "0123456789abcdef0123456789abcdef"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.crash_load import crash_round, logged_request_ids, prepare
+from tests.support.crash_load import crash_round, logged_request_ids, prepare
 
 
 async def test_no_acknowledged_event_is_lost_when_the_process_is_killed(tmp_path: Path, database_url: str) -> None:

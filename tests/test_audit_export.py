@@ -9,8 +9,8 @@ import re
 
 from exporter.audit.events import Actor, Outcome, RequestContext, Target
 from exporter.audit.export import EXPORT_BATCH, defang
-from tests.audit_helpers import get_json, search, usage_draft, write
-from tests.conftest import Service, ServiceFactory
+from tests.support.audit_helpers import get_json, search, usage_draft, write
+from tests.support.service import Service, ServiceFactory
 
 EXPORT = "/api/audit-logs/export"
 

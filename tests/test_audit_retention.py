@@ -12,8 +12,8 @@ from exporter.audit.chain import verify_tenants
 from exporter.audit.events import PLATFORM
 from exporter.core.errors import ArchiveError, SettingsError
 from exporter.settings import Settings
-from tests.audit_helpers import get_json, usage_draft, write
-from tests.conftest import ServiceFactory
+from tests.support.audit_helpers import get_json, usage_draft, write
+from tests.support.service import ServiceFactory
 
 DAY = 86_400
 KEY = b"a checkpoint key the database never sees"

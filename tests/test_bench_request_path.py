@@ -6,7 +6,11 @@ import re
 import subprocess
 import sys
 
-from tests.helpers import ROOT
+import pytest
+
+from tests.support.helpers import ROOT
+
+pytestmark = pytest.mark.e2e  # real processes end to end: `-m 'not e2e'` for a quick run
 
 
 def bench(*args: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from exporter.core.errors import ConfigError
 from exporter.settings import DefaultTenant, Settings
 from exporter.tenancy.loader import load_catalog
-from tests.helpers import ROOT, TWO_TENANTS, make_config_dir
+from tests.support.helpers import ROOT, TWO_TENANTS, make_config_dir
 
 
 def issues_of(config_dir: Path, default: DefaultTenant | None = None) -> list[str]:

@@ -9,8 +9,8 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Service, ServiceFactory
-from tests.monitoring import PROBE_RULES, config_with
+from tests.support.monitoring import PROBE_RULES, config_with
+from tests.support.service import Service, ServiceFactory
 
 URL = "/api/monitoring/metrics/custom"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import Service, ServiceFactory
+from tests.support.service import Service, ServiceFactory
 
 URL = "/api/monitoring/metrics/custom"
 

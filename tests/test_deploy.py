@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.compose import BASE, REPLICAS, load
-from tests.helpers import ROOT
+from tests.support.compose import BASE, REPLICAS, load
+from tests.support.helpers import ROOT
 
 COMPOSE = load(BASE)
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))

@@ -12,12 +12,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests import promtool
-from tests.helpers import make_config_dir
-from tests.prometheus_process import PrometheusProcess
-from tests.service_process import ServiceProcess
+from tests.support import promtool
+from tests.support.helpers import make_config_dir
+from tests.support.prometheus_process import PrometheusProcess
+from tests.support.service_process import ServiceProcess, keep_sending
 
-pytestmark = pytest.mark.promtool
+pytestmark = [pytest.mark.e2e, pytest.mark.promtool]
 
 # The shipped rules with short windows, so the test runs in seconds. CPU and memory cannot exceed 100 %:
 # the test machine's own load must not decide the outcome.
@@ -58,15 +58,6 @@ def stack(tmp_path: Path) -> Iterator[tuple[ServiceProcess, PrometheusProcess]]:
     finally:
         prometheus.stop()
         service.kill()
-
-
-async def keep_sending(http: aiohttp.ClientSession, path: str, pause: float, headers: dict[str, str] | None = None,
-                       ) -> None:
-    """One request after another on ``path`` until cancelled."""
-    while True:
-        async with http.get(path, headers=headers) as r:
-            await r.read()
-        await asyncio.sleep(pause)
 
 
 async def both_fire(service: ServiceProcess, prometheus: PrometheusProcess, http: aiohttp.ClientSession,

@@ -17,10 +17,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.alertmanager_process import AlertmanagerProcess
-from tests.helpers import ROOT, eventually, make_config_dir
-from tests.service_process import ServiceProcess, free_port
-from tests.test_e2e_alerting import keep_sending
+from tests.support.alertmanager_process import AlertmanagerProcess
+from tests.support.helpers import ROOT, eventually, make_config_dir
+from tests.support.service_process import ServiceProcess, free_port, keep_sending
+
+pytestmark = pytest.mark.e2e  # real processes end to end: `-m 'not e2e'` for a quick run
 
 # One error rule with a short window: 500s fire it within seconds and it resolves ~10 s after they stop.
 MONITORING = """version: 1

@@ -10,8 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import ROOT, TWO_TENANTS, eventually, make_config_dir
-from tests.service_process import ServiceProcess
+from tests.support.helpers import ROOT, TWO_TENANTS, eventually, make_config_dir
+from tests.support.service_process import ServiceProcess
 
 
 @pytest.fixture

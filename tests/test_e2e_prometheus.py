@@ -9,9 +9,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import make_config_dir
-from tests.prometheus_process import PrometheusProcess
-from tests.service_process import ServiceProcess
+from tests.support.helpers import make_config_dir
+from tests.support.prometheus_process import PrometheusProcess
+from tests.support.service_process import ServiceProcess
+
+pytestmark = pytest.mark.e2e  # real processes end to end: `-m 'not e2e'` for a quick run
 
 
 @pytest.fixture

@@ -18,14 +18,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests import promtool
-from tests.helpers import eventually, make_config_dir
-from tests.prometheus_process import PrometheusProcess
-from tests.service_process import ServiceProcess, free_port
-from tests.sla_helpers import live_monitoring
-from tests.tcp_endpoint import hang_up
+from tests.support import promtool
+from tests.support.helpers import eventually, make_config_dir
+from tests.support.prometheus_process import PrometheusProcess
+from tests.support.service_process import ServiceProcess, free_port
+from tests.support.sla_helpers import live_monitoring
+from tests.support.tcp_endpoint import hang_up
 
-pytestmark = pytest.mark.promtool
+pytestmark = [pytest.mark.e2e, pytest.mark.promtool]
 
 INTERVAL = 1.0  # seconds: probes, scrapes and rule evaluations
 

@@ -15,16 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 
-from tests.alertmanager_process import AlertmanagerProcess
-from tests.chromium import Chromium
-from tests.helpers import ROOT, eventually, make_config_dir
-from tests.prometheus_process import PrometheusProcess
-from tests.service_process import ServiceProcess, free_port
-from tests.sla_helpers import live_monitoring
-from tests.tcp_endpoint import TcpEndpoint
-from tests.test_e2e_alerting import keep_sending
+from tests.support.alertmanager_process import AlertmanagerProcess
+from tests.support.chromium import Chromium
+from tests.support.helpers import ROOT, eventually, make_config_dir
+from tests.support.prometheus_process import PrometheusProcess
+from tests.support.service_process import ServiceProcess, free_port, keep_sending
+from tests.support.sla_helpers import live_monitoring
+from tests.support.tcp_endpoint import TcpEndpoint
+
+pytestmark = pytest.mark.e2e  # real processes end to end: `-m 'not e2e'` for a quick run
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))

@@ -12,9 +12,9 @@ import pytest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from tests.conftest import Service
-from tests.metrics_helpers import value
-from tests.service_process import free_port
+from tests.support.metrics_helpers import value
+from tests.support.service import Service
+from tests.support.service_process import free_port
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 

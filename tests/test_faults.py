@@ -17,11 +17,11 @@ from exporter.audit.chain import seal
 from exporter.audit.events import to_record
 from exporter.core.errors import StoreUnavailable
 from exporter.store import open_store
-from tests.audit_helpers import usage_draft
-from tests.helpers import ROOT, eventually, make_config_dir
-from tests.metrics_helpers import value
-from tests.pg_instance import PgInstance
-from tests.service_process import ServiceProcess
+from tests.support.audit_helpers import usage_draft
+from tests.support.helpers import ROOT, eventually, make_config_dir
+from tests.support.metrics_helpers import value
+from tests.support.pg_instance import PgInstance
+from tests.support.service_process import ServiceProcess
 
 TENANTS = [{"id": "acme", "name": "Acme", "plan": "enterprise", "region": "eu-west",
             "rate_limit": {"requests_per_second": 10000, "burst": 10000}}]

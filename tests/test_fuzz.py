@@ -20,8 +20,8 @@ from prometheus_client import CollectorRegistry
 from exporter.app.composition import create_app
 from exporter.http.openapi import build_spec
 from exporter.settings import Settings
-from tests.helpers import make_config_dir
-from tests.service_process import ServiceProcess
+from tests.support.helpers import make_config_dir
+from tests.support.service_process import ServiceProcess
 
 MAX_BODY_BYTES = Settings().max_body_bytes
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))

@@ -25,10 +25,10 @@ from prometheus_client import CollectorRegistry
 
 from exporter.http import server as http_server
 from exporter.http.server import ProblemAppRunner, ProblemRequestHandler, ProtocolErrors
-from tests.conftest import Service, ServiceFactory
-from tests.helpers import FakeClock, make_config_dir
-from tests.metrics_helpers import value
-from tests.service_process import ServiceProcess, free_port
+from tests.support.helpers import FakeClock, make_config_dir
+from tests.support.metrics_helpers import value
+from tests.support.service import Service, ServiceFactory
+from tests.support.service_process import ServiceProcess, free_port
 
 TENANTS = [{"id": "acme", "name": "Acme", "plan": "enterprise", "region": "eu-west",
             "rate_limit": {"requests_per_second": 100000, "burst": 100000}}]

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import make_config_dir
-from tests.service_process import ServiceProcess
+from tests.support.helpers import make_config_dir
+from tests.support.service_process import ServiceProcess
 
 TENANTS = [{"id": "acme", "name": "Acme", "plan": "enterprise", "region": "eu-west",
             "rate_limit": {"requests_per_second": 100000, "burst": 100000}}]

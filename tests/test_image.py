@@ -26,10 +26,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from exporter.settings import Settings
-from tests.compose import BASE, load
-from tests.helpers import ROOT
-from tests.service_process import free_port
+from tests.support.compose import BASE, load
+from tests.support.helpers import ROOT
+from tests.support.service_process import free_port
+
+pytestmark = pytest.mark.e2e  # real processes end to end: `-m 'not e2e'` for a quick run
 
 COMPOSE = load(BASE)  # the user's environment sets nothing
 

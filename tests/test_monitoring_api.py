@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.audit_helpers import search
-from tests.conftest import ServiceFactory
-from tests.monitoring import PROBE_RULES, config_with, tick
+from tests.support.audit_helpers import search
+from tests.support.monitoring import PROBE_RULES, config_with, tick
+from tests.support.service import ServiceFactory
 
 SEED_HEALTH_FIELDS = ["status", "response_time", "error_rate", "uptime", "active_users", "cpu_usage", "memory_usage",
                       "alerts", "timestamp"]

@@ -10,7 +10,7 @@ import pytest
 
 from exporter.core.errors import ConfigError
 from exporter.monitoring.config import load_monitoring
-from tests.helpers import ROOT, make_config_dir
+from tests.support.helpers import ROOT, make_config_dir
 
 SHIPPED = (ROOT / "config" / "monitoring.yml").read_text()
 

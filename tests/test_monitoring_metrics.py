@@ -8,9 +8,9 @@ from prometheus_client import CollectorRegistry
 from exporter.monitoring.signals import DURATION_BUCKETS, REQUESTS
 from exporter.telemetry.http_metrics import DURATION_BUCKETS as TELEMETRY_BUCKETS
 from exporter.telemetry.http_metrics import HttpMetrics
-from tests.conftest import ServiceFactory
-from tests.monitoring import tick
-from tests.scenarios import BUCKETS
+from tests.support.monitoring import tick
+from tests.support.scenarios import BUCKETS
+from tests.support.service import ServiceFactory
 
 
 def test_the_telemetry_families_are_the_ones_the_signals_read() -> None:

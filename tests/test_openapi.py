@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 from exporter.app.composition import create_app
 from exporter.http.openapi import UndocumentedRoute, build_spec
 from exporter.settings import Settings
-from tests.conftest import Service
+from tests.support.service import Service
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from prometheus_client import CollectorRegistry
 from exporter.monitoring.services import ServiceConfig, SlaTarget
 from exporter.sla.checks import Check, HttpCheck, TcpCheck
 from exporter.sla.probes import ProbeCollector, ProbeResult, ProbeRunner
-from tests.conftest import ServiceFactory
-from tests.helpers import TWO_TENANTS, FakeClock, eventually, make_config_dir
-from tests.service_process import free_port
-from tests.tcp_endpoint import hang_up
+from tests.support.helpers import TWO_TENANTS, FakeClock, eventually, make_config_dir
+from tests.support.service import ServiceFactory
+from tests.support.service_process import free_port
+from tests.support.tcp_endpoint import hang_up
 
 TARGET = SlaTarget("99.9%", Decimal("0.999"))
 

@@ -11,7 +11,7 @@ import pytest
 
 from exporter.core.durations import parse_duration
 from exporter.monitoring import promql
-from tests import promtool
+from tests.support import promtool
 
 pytestmark = pytest.mark.promtool
 

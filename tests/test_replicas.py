@@ -10,9 +10,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import make_config_dir
-from tests.metrics_helpers import value
-from tests.service_process import ServiceProcess
+from tests.support.helpers import make_config_dir
+from tests.support.metrics_helpers import value
+from tests.support.service_process import ServiceProcess
+
+pytestmark = pytest.mark.e2e  # real processes end to end: `-m 'not e2e'` for a quick run
 
 TENANTS = [
     {"id": "acme", "name": "Acme", "plan": "enterprise", "region": "eu-west",

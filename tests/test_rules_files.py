@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests import promtool
-from tests.helpers import ROOT, make_config_dir
-
-
-def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True, cwd=cwd,
-                          check=False)
+from tests.support import promtool
+from tests.support.helpers import ROOT, make_config_dir
+from tests.support.helpers import run_cli as cli
 
 
 def test_committed_rules_are_up_to_date() -> None:

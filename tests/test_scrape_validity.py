@@ -25,9 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import make_config_dir
-from tests.promtool import PROMTOOL
-from tests.service_process import ServiceProcess
+from tests.support.helpers import make_config_dir
+from tests.support.promtool import PROMTOOL
+from tests.support.service_process import ServiceProcess
 
 EXAMPLES = int(os.environ.get("SCRAPE_EXAMPLES", "40"))
 TENANT = {"id": "probe", "name": "Probe", "plan": "enterprise", "region": "eu-west",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServiceFactory
-from tests.metrics_helpers import value
-from tests.sla_helpers import INTERVAL, rounds, sla_config
-from tests.tcp_endpoint import TcpEndpoint
+from tests.support.metrics_helpers import value
+from tests.support.service import ServiceFactory
+from tests.support.sla_helpers import INTERVAL, rounds, sla_config
+from tests.support.tcp_endpoint import TcpEndpoint
 
 SEED_FIELDS = ["services", "overall_uptime", "month_to_date_compliance", "breaches_this_month"]
 

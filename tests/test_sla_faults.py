@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServiceFactory
-from tests.pg_instance import PgInstance
-from tests.sla_helpers import rounds, sla_config
-from tests.tcp_endpoint import TcpEndpoint
+from tests.support.pg_instance import PgInstance
+from tests.support.service import ServiceFactory
+from tests.support.sla_helpers import rounds, sla_config
+from tests.support.tcp_endpoint import TcpEndpoint
 
 
 @pytest.fixture

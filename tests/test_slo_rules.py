@@ -11,8 +11,8 @@ import yaml
 
 from exporter.monitoring.config import load_monitoring
 from exporter.rulegen.slo import TIERS, alert_name, threshold
-from tests import promtool
-from tests.helpers import ROOT, make_config_dir
+from tests.support import promtool
+from tests.support.helpers import ROOT, make_config_dir
 
 SLO_FILE = ROOT / "rules" / "slo.yml"
 API = {"sloth_id": "api-availability", "sloth_service": "api", "sloth_slo": "availability"}
@@ -160,7 +160,7 @@ def test_the_guard_is_what_keeps_low_traffic_quiet(tmp_path: Path) -> None:
 
 def test_rules_check_fails_when_a_target_changes(tmp_path: Path) -> None:
     """After an sla_target changes, `rules check` names slo.yml as stale until `rules generate` runs again."""
-    from tests.test_rules_files import cli
+    from tests.support.helpers import run_cli as cli
 
     config, rules = make_config_dir(tmp_path / "config"), tmp_path / "rules"
     assert 0 == cli("rules", "generate", "--config-dir", str(config), "--rules-dir", str(rules)).returncode

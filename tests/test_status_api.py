@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import Service, ServiceFactory
-from tests.monitoring import tick
-from tests.sla_helpers import INTERVAL, rounds, sla_config
-from tests.tcp_endpoint import TcpEndpoint
+from tests.support.monitoring import tick
+from tests.support.service import Service, ServiceFactory
+from tests.support.sla_helpers import INTERVAL, rounds, sla_config
+from tests.support.tcp_endpoint import TcpEndpoint
 
 COMPONENT_FIELDS = ["id", "name", "status", "created_at", "updated_at", "position", "description", "showcase",
                     "start_date", "group_id", "page_id", "group", "only_show_if_degraded", "uptime_days",

@@ -18,10 +18,10 @@ import pytest
 from aiohttp import web
 
 from exporter.http.routes import status as status_api
-from tests.chromium import Chromium, Page
-from tests.helpers import ROOT, make_config_dir
-from tests.png import decode
-from tests.service_process import ServiceProcess, free_port
+from tests.support.chromium import Chromium, Page
+from tests.support.helpers import ROOT, make_config_dir
+from tests.support.png import decode
+from tests.support.service_process import ServiceProcess, free_port
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 STATUS_TEXT = {"operational": "Operational", "degraded_performance": "Degraded performance",

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from exporter.sla.badges import badge, percent
-from tests.conftest import Service, ServiceFactory
-from tests.sla_helpers import rounds, sla_config
-from tests.tcp_endpoint import TcpEndpoint
+from tests.support.service import Service, ServiceFactory
+from tests.support.sla_helpers import rounds, sla_config
+from tests.support.tcp_endpoint import TcpEndpoint
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -14,8 +14,8 @@ from aiohttp import web
 from exporter.app.composition import PIPELINE
 from exporter.http.openapi import operation
 from exporter.telemetry.http_metrics import DURATION_BUCKETS
-from tests.conftest import Service
-from tests.metrics_helpers import series, value
+from tests.support.metrics_helpers import series, value
+from tests.support.service import Service
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import yaml
 from yarl import URL
 
 from exporter.auth import tokens
-from tests.conftest import Service
-from tests.helpers import auth
+from tests.support.helpers import auth
+from tests.support.service import Service
 
 SEED_CONFIG_FIELDS = {"id": str, "name": str, "region": str, "plan": str, "features": list, "limits": dict,
                       "compliance_standards": list}

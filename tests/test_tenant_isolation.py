@@ -14,8 +14,8 @@ import pytest
 from aiohttp import web
 
 from exporter.http.caller import required_roles
-from tests.conftest import Service, ServiceFactory
-from tests.monitoring import PROBE_RULES, config_with, tick
+from tests.support.monitoring import PROBE_RULES, config_with, tick
+from tests.support.service import Service, ServiceFactory
 
 # a value for each path parameter of the routes a tenant reads
 PATH_VALUES = {"feature_name": "audit_log", "feature_path": "cases/1", "key": "audit_log", "service": "api",

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from aiohttp.test_utils import TestClient
 
 from exporter.core.clock import month_bounds
-from tests.conftest import Service
-from tests.helpers import make_config_dir
+from tests.support.helpers import make_config_dir
+from tests.support.service import Service
 
 SMALL = [
     {"id": "tiny", "name": "Tiny", "plan": "free", "region": "us-east", "limits": {"api_calls_per_month": 5}},

@@ -6,7 +6,7 @@ from types import MappingProxyType
 
 from exporter.monitoring.active_users import ActiveUsers
 from exporter.monitoring.window import Snapshot, Window
-from tests.helpers import FakeClock
+from tests.support.helpers import FakeClock
 
 
 def snapshot(t_ms: int, value: float) -> Snapshot:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.service_process import free_port
+from tests.support.service_process import free_port
 
 
 def _bin(name: str) -> str:

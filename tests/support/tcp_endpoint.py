@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.service_process import free_port
+from tests.support.service_process import free_port
 
 
 async def hang_up(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

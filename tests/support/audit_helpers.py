@@ -10,7 +10,7 @@ from typing import Any
 from exporter.audit.events import Actor, EventDraft, Target
 from exporter.audit.recorder import append_events
 from exporter.store import Store, open_store
-from tests.conftest import Service
+from tests.support.service import Service
 
 
 def usage_draft(tenant: str, i: int = 0, **overrides: Any) -> EventDraft:

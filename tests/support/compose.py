@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import ROOT
+from tests.support.helpers import ROOT
 
 BASE = ROOT / "docker-compose.yml"
 REPLICAS = ROOT / "deploy" / "compose" / "replicas.yml"

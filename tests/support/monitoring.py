@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter.sla.probes import ProbeResult
-from tests.conftest import Service
-from tests.helpers import TWO_TENANTS, make_config_dir
+from tests.support.helpers import TWO_TENANTS, make_config_dir
+from tests.support.service import Service
 
 # Rules on the probe signal only: the test decides every probe result, so it decides every alert.
 PROBE_RULES = """version: 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from exporter.auth import apikeys
 from exporter.store import Store
 from exporter.tenancy.catalog import Catalog
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (tests/support/helpers.py)
 SHIPPED_CONFIG = ROOT / "config"
 
 
@@ -81,3 +83,8 @@ async def eventually(check: Callable[[], Any], what: str = "the condition", *, d
                 await asyncio.sleep(0.25)
     except TimeoutError:
         raise AssertionError(f"{what}: never happened (last: {last!r})") from None
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True, cwd=cwd,
+                          check=False)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.helpers import make_config_dir
-from tests.service_process import ServiceProcess
+from tests.support.helpers import make_config_dir
+from tests.support.service_process import ServiceProcess
 
 TENANT = "load"
 TENANTS = [{"id": TENANT, "name": "Load", "plan": "enterprise", "region": "us-east",

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter.sla.probes import ProbeResult
-from tests.conftest import Service
-from tests.helpers import TWO_TENANTS, make_config_dir
-from tests.tcp_endpoint import TcpEndpoint
+from tests.support.helpers import TWO_TENANTS, make_config_dir
+from tests.support.service import Service
+from tests.support.tcp_endpoint import TcpEndpoint
 
 INTERVAL = 600  # seconds: 10 minutes, so the background schedule never probes during a test
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -11,6 +12,8 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+
+import aiohttp
 
 
 def free_port() -> int:
@@ -83,3 +86,12 @@ class ServiceProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+async def keep_sending(http: aiohttp.ClientSession, path: str, pause: float, headers: dict[str, str] | None = None,
+                       ) -> None:
+    """One request after another on ``path`` until cancelled."""
+    while True:
+        async with http.get(path, headers=headers) as r:
+            await r.read()
+        await asyncio.sleep(pause)

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.service_process import free_port, terminate
+from tests.support.service_process import free_port, terminate
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 AMTOOL = shutil.which("amtool") or "/usr/bin/amtool"

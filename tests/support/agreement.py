@@ -15,8 +15,8 @@ from exporter.monitoring.promql import prom_round
 from exporter.monitoring.signals import SIGNALS
 from exporter.rulegen.prometheus import decimal_literal
 from exporter.sla.probes import ProbeCollector, ProbeResult
-from tests.helpers import FakeClock
-from tests.scenarios import BUCKETS, INSTANCE, JOB, STEP_MS, Requests, Scenario
+from tests.support.helpers import FakeClock
+from tests.support.scenarios import BUCKETS, INSTANCE, JOB, STEP_MS, Requests, Scenario
 
 
 def _fmt(values: list[float | None]) -> str:

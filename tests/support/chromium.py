@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.service_process import free_port, terminate
+from tests.support.service_process import free_port, terminate
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
