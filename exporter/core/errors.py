@@ -1,4 +1,4 @@
-"""The exception hierarchy. Domain code raises these; ``api/problems.py`` turns them into
+"""The exception hierarchy. Domain code raises these; ``http/problems.py`` turns them into
 ``application/problem+json`` (RFC 9457) answers.
 
     ExporterError

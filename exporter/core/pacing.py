@@ -4,7 +4,7 @@ A loop that hashes 5,000 audit rows (about 30 ms) or renders 600 label sets hold
 for that long. Code that walks something large checks ``pacer.due()`` (a clock read) as it goes
 and, when a slice is used up, awaits ``pacer.pause()``: a short timer rather than ``sleep(0)``,
 so the timers and I/O that became due meanwhile run first. Used by ``/metrics``
-(``exposition.py``) and audit verification (``audit_chain.py``); the loop-lag histogram
+(``telemetry/exposition.py``) and audit verification (``audit/chain.py``); the loop-lag histogram
 (``tenant_exporter_event_loop_lag_seconds``) shows what is left.
 
 Work done for a client can also stop when nobody waits for it any more: with ``abandoned``,

@@ -1,6 +1,6 @@
 """The request pipeline: every route's handler, wrapped when the app is wired, in these steps.
 
-1. telemetry, first and last, so it records the status the client gets (``telemetry.py``);
+1. telemetry, first and last, so it records the status the client gets (``telemetry/http_metrics.py``);
 2. CORS, when origins are configured: preflights are answered here (``cors.py``);
 3. the error boundary: a request id, and whatever a handler raises as problem+json
    (``problems.py``);

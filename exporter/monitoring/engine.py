@@ -5,7 +5,7 @@ It applies the rules of ``config/monitoring.yml`` (re-read at each tick, so a re
 effect at the next one) with the semantics of the generated Prometheus rules; see
 ``signals.py`` and ``alerts.py``. Acknowledgements live in the store: one is shown while its
 alert is active and cleared when the alert ends. ``tick()`` runs in a background task started
-in ``app.py``; tests call it after moving the injected clock.
+by ``app/lifetimes.py``; tests call it after moving the injected clock.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the value its recording rule has just written, as the in-process evaluator does;
 groups the order is undefined.
 
 An alert compares ``round(<signal>, <precision>)`` with the threshold's literal, exactly what
-``alerting.py`` does in Python. The output is deterministic: same input, same bytes.
+``monitoring/engine.py`` does in Python. The output is deterministic: same input, same bytes.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _dump(data: dict[str, Any]) -> str:
 
 
 def render(monitoring: MonitoringConfig) -> dict[str, str]:
-    """``{file name: content}`` of every generated rule file: the thresholds, and the SLO rules (``slo_rules.py``)."""
+    """``{file name: content}`` of every generated rule file: the thresholds, and the SLO rules (``slo.py``)."""
     slo_header = HEADER.replace("config/monitoring.yml.", "the services' sla_target in config/monitoring.yml.", 1)
     return {FILE_NAME: HEADER + _dump(rule_file(monitoring)),
             slo_rules.FILE_NAME: slo_header + _dump({"groups": slo_rules.groups(monitoring)})}

@@ -11,7 +11,7 @@ Definitions (docs/alerting.md, "SLA"):
   milliseconds against the target's decimal).
 - **Error budget** = (1 - target) x the length of the whole calendar month (28 to 31 days);
   **remaining** = budget - downtime (negative once overspent).
-- A **breach** is an outage incident (``sla_breaches.py``); breaches of the month are those
+- A **breach** is an outage incident (``breaches.py``); breaches of the month are those
   with any part inside it.
 
 Slices are split exactly at UTC midnight, so a month (and a day of the 90-day history) gets

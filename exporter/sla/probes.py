@@ -1,7 +1,7 @@
 """Synthetic probes: is each service answering? Run in the background, one schedule per service.
 
 Every service of monitoring.yml (``services:``; ``api`` and ``database`` built in) is probed
-every ``interval`` with its ``timeout`` (what a probe does: ``probe_checks.py``). A result
+every ``interval`` with its ``timeout`` (what a probe does: ``checks.py``). A result
 stands for the ``interval`` before it (its *weight*): that is how uptime is time-weighted.
 A service is also probed once as soon as it is known (at start, or added by a reload), so health
 and the status page show its state at once rather than after a whole interval; that result

@@ -5,7 +5,7 @@ for 600 label sets, during which no request moves). Rendering in a worker thread
 either: the render holds the GIL, and the loop waits for it (measured: 5-20 ms stalls). Here the
 rendering is cooperative: the registry's families are pulled one at a time, large families are
 rendered in slices of ``SLICE_SAMPLES`` samples with prometheus_client's own encoders, and the
-loop gets control back whenever a millisecond has passed (``pacing.py``). gzip runs
+loop gets control back whenever a millisecond has passed (``core/pacing.py``). gzip runs
 incrementally at level 1 (about 20x cheaper than level 9 for a similar size on exposition text).
 Concurrent scrapes asking for the same format share one rendering (single flight).
 """
