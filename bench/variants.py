@@ -9,6 +9,8 @@
   bare+headers     the bare app plus the service's six extra response headers (fixed values): what is
                    left between this and `service` is the service's own code per request
   bare             bench/bare_app.py, one aiohttp route returning the same bytes on the same event loop
+  bare+prom        the bare app with a prometheus_client middleware (two metrics) and /metrics, no auth:
+                   what users would run instead (issue 17's anchor)
   fastapi          bench/fastapi_app.py: FastAPI + prometheus-fastapi-instrumentator on uvicorn (uvloop,
                    httptools), in its own virtual environment, doing the same token check
 """
@@ -22,8 +24,9 @@ from collections.abc import Sequence
 
 from common import PYTHON, ROOT, Server
 
-VARIANTS = ("service", "no-telemetry", "bare+headers+mw", "bare+headers", "bare", "fastapi")
-BARE_FLAGS = {"bare": [], "bare+headers": ["--headers"], "bare+headers+mw": ["--headers", "--middlewares", "1"]}
+VARIANTS = ("service", "no-telemetry", "bare+headers+mw", "bare+headers", "bare+prom", "bare", "fastapi")
+BARE_FLAGS = {"bare": [], "bare+headers": ["--headers"], "bare+headers+mw": ["--headers", "--middlewares", "1"],
+              "bare+prom": ["--prometheus"]}
 FASTAPI_VENV = ROOT / "bench" / ".venv-fastapi"
 PATH = "/api/tenant/config"
 
