@@ -47,6 +47,16 @@ def unavailable(what: str) -> None:
     pytest.skip(what)
 
 
+@pytest.fixture(scope="session")
+def node_tools() -> Path:
+    """The pinned node tools (openapi-typescript, tsc, the Prometheus Operator's CRD validators)."""
+    from tests.support import node_tools
+
+    if (why := node_tools.missing()) is not None:
+        unavailable(why)
+    return node_tools.NODE_TOOLS
+
+
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
     """A new, empty schema on the PostgreSQL server (TEST_POSTGRES_URL), dropped afterwards."""

@@ -95,6 +95,28 @@ async def test_pages_are_newest_first_and_the_cursor_walks_every_event_once(serv
         status, [e["details"]["values"]["cases_created"] for e in second["data"]], second["page"], second["page_size"])
 
 
+@pytest.mark.parametrize(("path", "params", "expected"), [
+    (LIST, {"page": 1, "page_size": 10}, (28, 3, 10)),
+    (LIST, {"page": 3, "page_size": 10}, (28, 3, 8)),
+    (LIST, {"page": 9, "page_size": 10}, (28, 3, 0)),
+    ("/api/audit-logs", {"page": 2, "page_size": 5}, (28, 6, 5)),
+    ("/api/audit-logs/search", {"page": 1, "page_size": 10, "action": "usage."}, (23, 3, 10)),
+    ("/api/audit-logs/search", {"page": 1, "page_size": 3, "action": "api_key."}, (5, 2, 3)),
+    (LIST, {"limit": 10}, (None, None, 10)),
+], ids=["the first page counts every event", "the last page says the same total",
+        "a page past the end is empty and still counts", "the path without the slash counts too",
+        "a filtered search counts only what matches", "another filter, another total", "cursor paging does not count"])
+async def test_the_paged_list_says_how_many_events_match(service: Service, path: str, params: dict,
+                                                         expected: tuple) -> None:
+    """With the seed's page/page_size the answer carries `total` (here 27 events plus the key the test made),
+    so a paged table knows its last page."""
+    await write(service, *(usage_draft("acme", i) for i in range(23)),
+                *(usage_draft("acme", i, action="api_key.create") for i in range(4)))
+    status, body = await get_json(service, path, await service.headers("acme", "admin"), **params)
+    last = -(-body["total"] // body["page_size"]) if body["total"] is not None else None
+    assert (200, expected) == (status, (body["total"], last, len(body["data"])))
+
+
 async def test_limit_is_capped(service: Service) -> None:
     """A huge limit is answered with at most 500 events per page, and says so."""
     status, body = await get_json(service, LIST, await service.headers("acme", "admin"), limit=10**9)
