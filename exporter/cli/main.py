@@ -21,6 +21,8 @@ from exporter.cli import audit as cli_audit
 from exporter.core.errors import ConfigError, ExporterError, ProblemError
 from exporter.settings import Settings
 
+PROMETHEUSRULE = Path("deploy/kubernetes/base/prometheusrule.yaml")  # rulegen/prometheusrule.py's default output
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tenant-exporter", description=__doc__.split("\n\n")[0])
@@ -45,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--rules-dir", type=Path, default=Path("rules"), help="default ./rules")
         command.add_argument("--format", choices=["files", "prometheusrule"], default="files",
                              help="files: rules/*.yml (default); prometheusrule: one Prometheus Operator object")
-        command.add_argument("--output", type=Path, default=Path("deploy/kubernetes/base/prometheusrule.yaml"),
+        command.add_argument("--output", type=Path, default=PROMETHEUSRULE,
                              help="the PrometheusRule's file (default deploy/kubernetes/base/prometheusrule.yaml)")
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
@@ -134,11 +136,15 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
     monitoring = load_monitoring(settings.config_dir)
     if args.format == "prometheusrule":
         outputs, what, again = prometheusrule.render(monitoring, args.output), args.output, " --format prometheusrule"
+        if args.rules_command == "generate":
+            written = promrules.write(outputs)
     else:
         outputs = {args.rules_dir / name: text for name, text in promrules.render(monitoring).items()}
         what, again = args.rules_dir, ""
+        if args.rules_command == "generate":
+            written = promrules.generate(monitoring, args.rules_dir)
     if args.rules_command == "generate":
-        for path in promrules.write(outputs):
+        for path in written:
             print(f"wrote {path}")
         return 0
     stale = promrules.stale(outputs)
