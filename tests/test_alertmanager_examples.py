@@ -20,6 +20,7 @@ EXAMPLES = sorted((AM / "examples").glob("*.yml"))
 TEMPLATES = AM / "templates" / "tenant-exporter.tmpl"
 RECEIVERS = {"slack.yml": ("slack-oncall", "slack-team"), "pagerduty.yml": ("pagerduty-page", "pagerduty-ticket"),
              "email.yml": ("email-oncall", "email-team")}
+CONFIGS = [*EXAMPLES, AM / "alertmanager.yml"]  # the examples and the stack's own
 SECRET_FIELDS = {"api_url_file", "routing_key_file", "smtp_auth_password_file"}
 
 
@@ -89,8 +90,8 @@ def test_pages_and_tickets_are_routed_apart(example: str, severity: str, receive
 
 def test_the_template_renders_summary_description_and_runbook(tmp_path: Path) -> None:
     """The notification text shows each alert's summary, description and runbook link."""
-    result = amtool("template", "render", f"--template.glob={TEMPLATES}",
-                    "--template.text", '{{ template "tenant_exporter.title" . }}|{{ template "tenant_exporter.text" . }}')
+    both = '{{ template "tenant_exporter.title" . }}|{{ template "tenant_exporter.text" . }}'
+    result = amtool("template", "render", f"--template.glob={TEMPLATES}", "--template.text", both)
     assert 0 == result.returncode, result.stderr
     text = TEMPLATES.read_text()
     assert all(f".Annotations.{field}" in text for field in ("summary", "description", "runbook_url"))
@@ -102,8 +103,7 @@ def alert(name: str, severity: str, **labels: str) -> dict[str, Any]:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("example", [*EXAMPLES, AM / "alertmanager.yml"],
-                         ids=[f"{p.name} inhibits in the real Alertmanager" for p in [*EXAMPLES, AM / "alertmanager.yml"]])
+@pytest.mark.parametrize("example", CONFIGS, ids=[f"{p.name} inhibits in the real Alertmanager" for p in CONFIGS])
 def test_warnings_are_inhibited_by_the_page_about_the_same_thing_only(example: Path, tmp_path: Path) -> None:
     """In Alertmanager with the example's config, acme's exhausted hard quota mutes acme's 80 % ticket for that
     resource, not globex's nor acme's other resource; ResponseTimeCritical mutes ResponseTimeWarning on its
