@@ -59,6 +59,26 @@ async def test_the_answer_waits_for_the_audit_commit(service: Service, database_
         e["details"]["values"] for e in await search(service, admin, action="usage.report")]
 
 
+async def test_the_pending_age_shows_how_long_audit_writes_wait(service: Service, database_url: str) -> None:
+    """tenant_exporter_audit_pending_age_seconds is 0 when nothing waits, grows while a commit is held up
+    (another writer holds the chain), and is 0 again once the event is committed (AuditWritesLagging reads it)."""
+    registry = service.services.registry
+    operator = await service.headers("acme", "operator")
+
+    async def reload() -> int:  # audited in the platform's chain, and writes nothing else first
+        return (await service.client.post("/-/reload", headers=operator)).status
+
+    assert 200 == await reload()
+    before = registry.get_sample_value("tenant_exporter_audit_pending_age_seconds")
+    async with holding_chain_lock(database_url, PLATFORM):
+        pending = asyncio.create_task(reload())
+        await asyncio.sleep(0.3)
+        service.clock.advance(7)
+        held = registry.get_sample_value("tenant_exporter_audit_pending_age_seconds")
+    assert 200 == await pending
+    assert (0.0, 7.0, 0.0) == (before, held, registry.get_sample_value("tenant_exporter_audit_pending_age_seconds"))
+
+
 async def test_many_concurrent_events_share_few_commits(service: Service) -> None:
     """Group commit: 200 events recorded at once are all committed, in fewer transactions than
     events, each in its own place in the tenant's chain."""
