@@ -123,7 +123,8 @@ def _check_config(settings: Settings) -> int:
     print(
         f"config OK ({config.version}): {len(catalog.plans)} plans, {len(catalog.tenants)} tenants, "
         f"{len(catalog.regions)} regions, {len(catalog.features)} features, "
-        f"{len(config.monitoring.rules)} alert rules; files: {', '.join(config.files)}"
+        f"{len(config.monitoring.rules)} alert rules, {len(config.monitoring.operational)} operational alerts; "
+        f"files: {', '.join(config.files)}"
     )
     return 0
 
