@@ -26,16 +26,18 @@ KUBERNETES = ROOT / "deploy" / "kubernetes"
 OVERLAYS = ["sqlite", "postgres"]
 KUBERNETES_VERSION = "1.30.0"
 CRD_GROUP = "monitoring.coreos.com/v1"
-KUBECTL = shutil.which("kubectl")
+
+
+@pytest.fixture(autouse=True)
+def _needs_kubectl(kubectl: str) -> None:
+    """Every test here reads what `kubectl kustomize` renders."""
 
 
 @cache
 def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
     """`kubectl kustomize` of an overlay, as the list of objects it prints."""
-    if KUBECTL is None:
-        pytest.fail("kubectl is not installed (scripts/test installs it)")
-    result = subprocess.run([KUBECTL, "kustomize", str(KUBERNETES / "overlays" / overlay)], capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run([shutil.which("kubectl") or "kubectl", "kustomize", str(KUBERNETES / "overlays" / overlay)],
+                            capture_output=True, text=True, timeout=60, check=False)
     assert 0 == result.returncode, result.stderr
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
 
