@@ -90,8 +90,9 @@ def variable_values(prometheus: PrometheusProcess, board: dict[str, Any]) -> dic
 
 async def test_an_outage_is_seen_by_the_whole_stack(tmp_path: Path, cache: TcpEndpoint) -> None:
     """Probe fails -> SLA breach -> burn-rate alert in Prometheus -> Alertmanager; an acknowledgement becomes a
-    silence; the status page shows the outage; every dashboard variable offers values and every panel returns
-    data, with All selected and with one value of each variable."""
+    silence; the status page shows the outage; every recording rule (the operational ones included) produces
+    series; every dashboard variable offers values and every panel returns data, with All selected and with one
+    value of each variable."""
     config = make_config_dir(tmp_path / "config",
                              **{"monitoring.yml": live_monitoring(cache.port, RULES + OPERATIONAL)})
     service_port, prometheus_port, alertmanager_port = free_port(), free_port(), free_port()
@@ -175,6 +176,22 @@ async def test_an_outage_is_seen_by_the_whole_stack(tmp_path: Path, cache: TcpEn
                 async with http.get(f"{service.url}/metrics") as r:
                     return "tenant_exporter_alertmanager_notifications_total{" in await r.text()
             await eventually(webhook_heard, "Alertmanager's notifications reach the service's webhook")
+
+            sample = {"name": "case_processing_time", "value": 234, "tags": {"case_type": "fraud"}}
+            async with http.post(f"{service.url}/api/monitoring/metrics/custom", json=sample, headers=auth) as r:
+                assert 200 == r.status  # a tenant with custom series: the custom-series ratio has something to record
+            records = sorted({rule["record"] for path in (tmp_path / "rules").glob("*.yml")
+                              for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]
+                              if "record" in rule})
+            silent = []
+            for record in records:
+                async def recorded(record: str = record) -> Any:
+                    return prometheus.query(record)
+                try:
+                    await eventually(recorded, f"the recording rule {record}", deadline=20)
+                except AssertionError:
+                    silent.append(record)
+            assert ([], True) == (silent, len(records) > 40)
 
             empty = []
             for path in DASHBOARDS:  # each variable offers values; each panel has data with All and with one value
