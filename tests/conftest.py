@@ -47,6 +47,27 @@ def unavailable(what: str) -> None:
     pytest.skip(what)
 
 
+@pytest.fixture(scope="session")
+def node_tools() -> Path:
+    """The pinned node tools (openapi-typescript, tsc, the Prometheus Operator's CRD validators)."""
+    from tests.support import node_tools
+
+    if (why := node_tools.missing()) is not None:
+        unavailable(why)
+    return node_tools.NODE_TOOLS
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    """kubectl, for `kubectl kustomize` (the machine image has one; scripts/test installs one where it does not)."""
+    import shutil
+
+    found = shutil.which("kubectl")
+    if found is None:
+        unavailable("no kubectl: scripts/test installs Debian's kubernetes-client")
+    return str(found)
+
+
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
     """A new, empty schema on the PostgreSQL server (TEST_POSTGRES_URL), dropped afterwards."""

@@ -59,6 +59,26 @@ async def test_the_answer_waits_for_the_audit_commit(service: Service, database_
         e["details"]["values"] for e in await search(service, admin, action="usage.report")]
 
 
+async def test_the_pending_age_shows_how_long_audit_writes_wait(service: Service, database_url: str) -> None:
+    """tenant_exporter_audit_pending_age_seconds is 0 when nothing waits, grows while a commit is held up
+    (another writer holds the chain), and is 0 again once the event is committed (AuditWritesLagging reads it)."""
+    registry = service.services.registry
+    operator = await service.headers("acme", "operator")
+
+    async def reload() -> int:  # audited in the platform's chain, and writes nothing else first
+        return (await service.client.post("/-/reload", headers=operator)).status
+
+    assert 200 == await reload()
+    before = registry.get_sample_value("tenant_exporter_audit_pending_age_seconds")
+    async with holding_chain_lock(database_url, PLATFORM):
+        pending = asyncio.create_task(reload())
+        await asyncio.sleep(0.3)
+        service.clock.advance(7)
+        held = registry.get_sample_value("tenant_exporter_audit_pending_age_seconds")
+    assert 200 == await pending
+    assert (0.0, 7.0, 0.0) == (before, held, registry.get_sample_value("tenant_exporter_audit_pending_age_seconds"))
+
+
 async def test_many_concurrent_events_share_few_commits(service: Service) -> None:
     """Group commit: 200 events recorded at once are all committed, in fewer transactions than
     events, each in its own place in the tenant's chain."""
@@ -93,6 +113,28 @@ async def test_pages_are_newest_first_and_the_cursor_walks_every_event_once(serv
     status, second = await get_json(service, LIST, headers, action="usage", page=2, page_size=10)
     assert (200, list(range(12, 2, -1)), 2, 10) == (
         status, [e["details"]["values"]["cases_created"] for e in second["data"]], second["page"], second["page_size"])
+
+
+@pytest.mark.parametrize(("path", "params", "expected"), [
+    (LIST, {"page": 1, "page_size": 10}, (28, 3, 10)),
+    (LIST, {"page": 3, "page_size": 10}, (28, 3, 8)),
+    (LIST, {"page": 9, "page_size": 10}, (28, 3, 0)),
+    ("/api/audit-logs", {"page": 2, "page_size": 5}, (28, 6, 5)),
+    ("/api/audit-logs/search", {"page": 1, "page_size": 10, "action": "usage."}, (23, 3, 10)),
+    ("/api/audit-logs/search", {"page": 1, "page_size": 3, "action": "api_key."}, (5, 2, 3)),
+    (LIST, {"limit": 10}, (None, None, 10)),
+], ids=["the first page counts every event", "the last page says the same total",
+        "a page past the end is empty and still counts", "the path without the slash counts too",
+        "a filtered search counts only what matches", "another filter, another total", "cursor paging does not count"])
+async def test_the_paged_list_says_how_many_events_match(service: Service, path: str, params: dict,
+                                                         expected: tuple) -> None:
+    """With the seed's page/page_size the answer carries `total` (here 27 events plus the key the test made),
+    so a paged table knows its last page."""
+    await write(service, *(usage_draft("acme", i) for i in range(23)),
+                *(usage_draft("acme", i, action="api_key.create") for i in range(4)))
+    status, body = await get_json(service, path, await service.headers("acme", "admin"), **params)
+    last = -(-body["total"] // body["page_size"]) if body["total"] is not None else None
+    assert (200, expected) == (status, (body["total"], last, len(body["data"])))
 
 
 async def test_limit_is_capped(service: Service) -> None:

@@ -11,11 +11,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.support.compose import BASE, REPLICAS, load
+from tests.support.compose import BASE, REPLICAS
+from tests.support.compose import load as load_compose
+from tests.support.dashboards import DASHBOARDS, VARIABLES, fill, load, panel_exprs
 from tests.support.helpers import ROOT
 
-COMPOSE = load(BASE)
-DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
+COMPOSE = load_compose(BASE)
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -52,7 +53,7 @@ def test_one_instance_publishes_8000_and_the_replicas_file_scales_on_postgres() 
     docs/operations.md says, every replica gets a port of its own and they share one PostgreSQL
     that the stack starts (healthy first), which Prometheus's DNS discovery finds by service name."""
     assert ["8000:8000"] == COMPOSE["services"]["tenant-exporter"]["ports"]
-    stack = load(BASE, REPLICAS, env={"TENANT_EXPORTER_PORTS": "8000-8002"})
+    stack = load_compose(BASE, REPLICAS, env={"TENANT_EXPORTER_PORTS": "8000-8002"})
     service = stack["services"]["tenant-exporter"]
     published, target = service["ports"][0].rsplit(":", 1)
     first, last = (int(p) for p in published.split("-"))
@@ -95,37 +96,60 @@ def test_alertmanager_config_passes_amtool() -> None:
     assert all(any("severity" in m for m in r["matchers"]) for r in routes)
 
 
-def dashboard_exprs() -> list[tuple[str, str, str]]:
-    out = []
-    for path in DASHBOARDS:
-        for panel in json.loads(path.read_text())["panels"]:
-            for target in panel.get("targets", []):
-                out.append((path.name, panel["title"], target["expr"]))
-    return out
+ALL = {"job": "tenant-exporter", "instance": ".*", "tenant": ".*", "service": ".*"}
 
 
-def substitute(expr: str) -> str:
-    """Grafana's variables as Prometheus would see them."""
-    return expr.replace("$__rate_interval", "1m").replace("$__range", "1h").replace("$job", "tenant-exporter")
-
-
-def test_dashboards_are_valid_json_with_a_prometheus_target_per_panel() -> None:
-    """Every dashboard parses, has a uid and title, and every panel queries the provisioned Prometheus."""
+def test_dashboards_are_importable_into_any_grafana() -> None:
+    """Each dashboard declares its Prometheus as an import input, has the datasource, job, instance, tenant and
+    service variables (each query variable asking the chosen data source), and links to the other dashboard."""
     assert DASHBOARDS
+    uids = {load(path)["uid"] for path in DASHBOARDS}
     for path in DASHBOARDS:
-        board = json.loads(path.read_text())
-        assert board["uid"] and board["title"] and board["panels"], path
-        for panel in board["panels"]:
-            assert panel["targets"], (path.name, panel["title"])
-            assert all(t["datasource"]["uid"] == "prometheus" for t in panel["targets"]), (path.name, panel["title"])
+        board = load(path)
+        variables = board["templating"]["list"]
+        assert ([{"name": "DS_PROMETHEUS", "type": "datasource", "pluginId": "prometheus"}],
+                list(VARIABLES), ("datasource", "prometheus")) == (
+            [{k: i[k] for k in ("name", "type", "pluginId")} for i in board["__inputs"]],
+            [v["name"] for v in variables], (variables[0]["type"], variables[0]["query"]))
+        assert [{"type": "prometheus", "uid": "${datasource}"}] * (len(variables) - 1) == [
+            v["datasource"] for v in variables[1:]]
+        assert (uids - {board["uid"]}) == {link["url"].rsplit("/", 1)[-1] for link in board["links"]}, path.name
+        assert all(link["includeVars"] and link["keepTime"] for link in board["links"])
 
 
-@pytest.mark.parametrize(("board", "title", "expr"), dashboard_exprs(), ids=[f"{b}: {t}" for b, t, _ in
-                                                                            dashboard_exprs()])
+@pytest.mark.parametrize("path", DASHBOARDS, ids=[f"{p.name}: every panel and query uses ${{datasource}}"
+                                                  for p in DASHBOARDS])
+def test_every_panel_uses_the_datasource_variable(path: Path) -> None:
+    """No panel or query names a data source of its own: imported with a uid other than `prometheus`, every
+    panel follows the chosen one, and nothing refers to the provisioned uid."""
+    board = load(path)
+    refs = [panel["datasource"] for panel in board["panels"]] + [
+        target["datasource"] for panel in board["panels"] for target in panel["targets"]]
+    assert board["panels"] and all(panel["targets"] for panel in board["panels"])
+    assert [{"type": "prometheus", "uid": "${datasource}"}] * len(refs) == refs
+    imported = path.read_text().replace("${DS_PROMETHEUS}", "grafana-cloud-prom-7f3a")
+    assert ('"uid": "prometheus"' not in imported, "grafana-cloud-prom-7f3a") == (
+        True, load_text(imported)["templating"]["list"][0]["current"]["value"])
+
+
+def load_text(text: str) -> dict:
+    return dict(json.loads(text))
+
+
+@pytest.mark.parametrize(("board", "title", "expr"), panel_exprs(), ids=[f"{b}: {t}" for b, t, _ in panel_exprs()])
 def test_every_dashboard_expression_parses(board: str, title: str, expr: str, tmp_path: Path) -> None:
-    """Each panel's PromQL parses (promtool checks it as a recording rule's expression)."""
-    rules = {"groups": [{"name": "dashboard", "rules": [{"record": "dashboard:check:expr", "expr": substitute(expr)}]}]}
+    """Each panel's PromQL, with the variables filled in, parses (promtool checks it as a recording rule's)."""
+    rules = {"groups": [{"name": "dashboard", "rules": [{"record": "dashboard:check:expr", "expr": fill(expr, ALL)}]}]}
     path = tmp_path / "expr.yml"
     path.write_text(yaml.safe_dump(rules))
     result = run("promtool", "check", "rules", str(path))
     assert 0 == result.returncode, result.stdout + result.stderr
+
+
+def test_the_quota_panel_reads_usage_over_limit() -> None:
+    """The quota panel draws the recorded usage / limit ratio (rules/operations.yml), not a derived family."""
+    [expr] = [e for b, t, e in panel_exprs() if t.startswith("Quota use")]
+    recorded = {r.get("record") for g in yaml.safe_load((ROOT / "rules" / "operations.yml").read_text())["groups"]
+                for r in g["rules"]}
+    assert ("tenant:tenant_exporter_quota_usage:ratio" in expr, True) == (
+        True, "tenant:tenant_exporter_quota_usage:ratio" in recorded)

@@ -10,9 +10,9 @@ silence, the status page shows the outage, and every Grafana panel's expression 
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -20,6 +20,7 @@ import yaml
 
 from tests.support.alertmanager_process import AlertmanagerProcess
 from tests.support.chromium import Chromium
+from tests.support.dashboards import DASHBOARDS, fill, load, query_variables
 from tests.support.helpers import ROOT, eventually, make_config_dir
 from tests.support.prometheus_process import PrometheusProcess
 from tests.support.service_process import ServiceProcess, free_port, keep_sending
@@ -29,7 +30,6 @@ from tests.support.tcp_endpoint import TcpEndpoint
 pytestmark = pytest.mark.e2e  # real processes end to end: `-m 'not e2e'` for a quick run
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
-DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 
 
 RULES = """rules:
@@ -42,6 +42,9 @@ RULES = """rules:
     summary: High error rate
     description: More than 5% of requests failed.
 """
+SHIPPED = (ROOT / "config" / "monitoring.yml").read_text()
+OPERATIONAL = SHIPPED[SHIPPED.index("operational_alerts:"):]  # the quota panel reads their recording rule
+ALL = {"job": "tenant-exporter", "instance": ".*", "tenant": ".*", "service": ".*"}  # Grafana's "All"
 
 
 def prometheus_config(service_port: int, prometheus_port: int, alertmanager_port: int, rules: Path) -> dict[str, Any]:
@@ -76,15 +79,22 @@ def fast_rules(rules: Path) -> None:
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-def panel_exprs() -> list[tuple[str, str, str]]:
-    return [(path.name, panel["title"], target["expr"]) for path in DASHBOARDS
-            for panel in json.loads(path.read_text())["panels"] for target in panel["targets"]]
+def variable_values(prometheus: PrometheusProcess, board: dict[str, Any]) -> dict[str, list[str]]:
+    """What each of the dashboard's query variables offers, asked of Prometheus as Grafana's label_values does."""
+    out: dict[str, list[str]] = {}
+    for name, (selector, label) in query_variables(board).items():
+        series = prometheus.api("/api/v1/series?" + urlencode({"match[]": fill(selector, {"job": "tenant-exporter"})}))
+        out[name] = sorted({s[label] for s in series["data"] if label in s})
+    return out
 
 
 async def test_an_outage_is_seen_by_the_whole_stack(tmp_path: Path, cache: TcpEndpoint) -> None:
     """Probe fails -> SLA breach -> burn-rate alert in Prometheus -> Alertmanager; an acknowledgement becomes a
-    silence; the status page shows the outage; every dashboard panel's expression returns data."""
-    config = make_config_dir(tmp_path / "config", **{"monitoring.yml": live_monitoring(cache.port, RULES)})
+    silence; the status page shows the outage; every recording rule (the operational ones included) produces
+    series; every dashboard variable offers values and every panel returns data, with All selected and with one
+    value of each variable."""
+    config = make_config_dir(tmp_path / "config",
+                             **{"monitoring.yml": live_monitoring(cache.port, RULES + OPERATIONAL)})
     service_port, prometheus_port, alertmanager_port = free_port(), free_port(), free_port()
     alertmanager = AlertmanagerProcess(tmp_path, "", port=alertmanager_port,
                                        config=alertmanager_config(f"http://127.0.0.1:{service_port}"
@@ -167,17 +177,45 @@ async def test_an_outage_is_seen_by_the_whole_stack(tmp_path: Path, cache: TcpEn
                     return "tenant_exporter_alertmanager_notifications_total{" in await r.text()
             await eventually(webhook_heard, "Alertmanager's notifications reach the service's webhook")
 
-            empty = []
-            for board, title, expr in panel_exprs():
-                query = expr.replace("$__rate_interval", "5s").replace("$__range", "5m").replace(
-                    "$job", "tenant-exporter")
-
-                async def has_data(query: str = query) -> Any:
-                    return prometheus.query(query)
+            sample = {"name": "case_processing_time", "value": 234, "tags": {"case_type": "fraud"}}
+            async with http.post(f"{service.url}/api/monitoring/metrics/custom", json=sample, headers=auth) as r:
+                assert 200 == r.status  # a tenant with custom series: the custom-series ratio has something to record
+            records = sorted({rule["record"] for path in (tmp_path / "rules").glob("*.yml")
+                              for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]
+                              if "record" in rule})
+            silent = []
+            for record in records:
+                async def recorded(record: str = record) -> Any:
+                    return prometheus.query(record)
                 try:
-                    await eventually(has_data, f"{board}: {title}", deadline=20)
+                    await eventually(recorded, f"the recording rule {record}", deadline=20)
                 except AssertionError:
-                    empty.append(f"{board}: {title}: {query}")
+                    silent.append(record)
+            assert ([], True) == (silent, len(records) > 40)
+
+            empty = []
+            for path in DASHBOARDS:  # each variable offers values; each panel has data with All and with one value
+                board = load(path)
+
+                async def offered(board: dict[str, Any] = board) -> Any:
+                    values = variable_values(prometheus, board)
+                    return all(values.values()) and values
+                values = await eventually(offered, f"{path.name}: every variable offers values", deadline=20)
+                assert ("tenant-exporter", "cache") == (values["job"][0], values["service"][1])
+                # one value of each: the first instance and tenant, and the service that is down (burn alerts)
+                chosen = {name: "cache" if name == "service" else found[0] for name, found in values.items()
+                          if name != "job"}
+                for panel in board["panels"]:
+                    for target in panel["targets"]:
+                        for picked in (ALL, {**ALL, **chosen}):
+                            query = fill(target["expr"], picked, rate_interval="5s", range_="5m")
+
+                            async def has_data(query: str = query) -> Any:
+                                return prometheus.query(query)
+                            try:
+                                await eventually(has_data, f"{path.name}: {panel['title']}", deadline=20)
+                            except AssertionError:
+                                empty.append(f"{path.name}: {panel['title']}: {query}")
             assert [] == empty
             for task in traffic:
                 task.cancel()

@@ -81,6 +81,23 @@ async def test_metrics_port_moves_metrics_off_the_public_listener(make_service) 
         assert value(await resp.text(), "process_resident_memory_bytes") is not None
 
 
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}],
+                         ids=["no token on the metrics port is a 401", "a wrong token on the metrics port is a 401"])
+async def test_metrics_port_with_a_token_refuses_with_a_problem_not_a_500(make_service, headers: dict) -> None:
+    """With METRICS_PORT and METRICS_TOKEN (as the Kubernetes manifests run it), a scrape without the right
+    token gets 401 problem+json with WWW-Authenticate, and the right token gets the exposition."""
+    port = free_port()
+    await make_service(metrics_port=port, metrics_token="scrape-secret")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as resp:
+            body = await resp.json(content_type=None)
+            assert (401, "application/problem+json", 'Bearer realm="metrics"', 401) == (
+                resp.status, resp.content_type, resp.headers["WWW-Authenticate"], body["status"])
+        right = {"Authorization": "Bearer scrape-secret"}
+        async with http.get(f"http://127.0.0.1:{port}/metrics", headers=right) as ok:
+            assert 200 == ok.status
+
+
 class LargeCollector(Collector):
     """A family of 30,000 series: rendering it takes far longer than one request."""
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from aiohttp import web
+from openapi_spec_validator import validate
 from prometheus_client import CollectorRegistry
 
 from exporter.app.composition import create_app
-from exporter.http.openapi import UndocumentedRoute, build_spec
+from exporter.http.openapi import UndocumentedRoute, build_spec, operation
 from exporter.settings import Settings
-from tests.support.service import Service
+from tests.support.service import Service, ServiceFactory
 
 
 @pytest.fixture
@@ -68,4 +71,58 @@ def test_a_route_without_a_description_is_refused(tmp_path, config_dir) -> None:
 
     app.router.add_get("/api/undocumented", secret)
     with pytest.raises(UndocumentedRoute, match="GET /api/undocumented"):
+        build_spec(app)
+
+
+@pytest.mark.parametrize("test_routes", [False, True], ids=["the shipped routes pass the validator",
+                                                            "with ENABLE_TEST_ROUTES, they still pass"])
+async def test_the_document_passes_openapi_spec_validator(make_service: ServiceFactory, test_routes: bool) -> None:
+    """openapi-spec-validator accepts the served document: unique operationIds, valid schemas and references."""
+    service = await make_service(enable_test_routes=test_routes)
+    spec = await (await service.client.get("/api/openapi.json")).json()
+    validate(spec)  # raises on the first error
+    ids = Counter(op["operationId"] for ops in spec["paths"].values() for op in ops.values())
+    assert [] == [name for name, n in ids.items() if n > 1]
+
+
+async def test_both_audit_list_paths_are_operations_of_their_own(service: Service) -> None:
+    """/api/audit-logs/ (the seed's) and /api/audit-logs are two operations, so a generated client keeps both."""
+    spec = await (await service.client.get("/api/openapi.json")).json()
+    assert ("list_events", "list_events_unslashed") == (spec["paths"]["/api/audit-logs/"]["get"]["operationId"],
+                                                        spec["paths"]["/api/audit-logs"]["get"]["operationId"])
+
+
+@pytest.mark.parametrize(("overrides", "url"), [({}, "/"), ({"public_base_url": "https://api.example.com/"},
+                                                              "https://api.example.com")],
+                         ids=["without PUBLIC_BASE_URL the server is relative to the document",
+                              "with PUBLIC_BASE_URL the server is that URL"])
+async def test_servers_name_where_requests_go(make_service: ServiceFactory, overrides: dict, url: str) -> None:
+    """The document has one `servers` entry: PUBLIC_BASE_URL when set, else `/`."""
+    service = await make_service(**overrides)
+    spec = await (await service.client.get("/api/openapi.json")).json()
+    assert [{"url": url, "description": "this service"}] == spec["servers"]
+
+
+@pytest.mark.parametrize(("enabled", "expected"), [(False, []), (True, ["/-/test/sleep", "/-/test/status/{code}"])],
+                         ids=["test routes are left out by default", "ENABLE_TEST_ROUTES puts them in"])
+async def test_test_routes_are_described_only_when_enabled(make_service: ServiceFactory, enabled: bool,
+                                                           expected: list[str]) -> None:
+    """The fault-injection routes appear in the document only when ENABLE_TEST_ROUTES serves them."""
+    service = await make_service(enable_test_routes=enabled)
+    spec = await (await service.client.get("/api/openapi.json")).json()
+    assert expected == sorted(path for path in spec["paths"] if path.startswith("/-/test/"))
+
+
+def test_two_operations_with_one_operation_id_are_refused(tmp_path, config_dir) -> None:
+    """A handler registered under a second path (the same operationId) makes the spec (and the start) fail."""
+    app = create_app(Settings.from_env({}, config_dir=config_dir, database_url=f"sqlite:///{tmp_path}/x.db"),
+                     registry=CollectorRegistry())
+
+    @operation()
+    async def healthy(request: web.Request) -> web.Response:
+        """Another handler named like GET /-/healthy's."""
+        return web.Response()
+
+    app.router.add_get("/api/also-healthy", healthy)
+    with pytest.raises(UndocumentedRoute, match="share operationId 'healthy'"):
         build_spec(app)

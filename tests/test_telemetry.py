@@ -91,6 +91,26 @@ async def test_label_sets_are_capped_with_an_overflow_counter(make_service) -> N
     assert 4 == len(series(text, "http_requests_total"))
 
 
+async def test_each_capped_family_says_how_many_label_sets_it_holds_and_its_cap(make_service) -> None:
+    """tenant_exporter_metrics_series{metric} counts each family's label sets (the overflow's included) and
+    tenant_exporter_metrics_series_limit{metric} is METRICS_MAX_SERIES, so an alert can fire before the cap."""
+    service = await make_service(metrics_max_series=4)
+    headers = await service.headers("acme")
+    before = await scrape(service)
+    for path in ("/api/tenant/config", "/api/tenant/limits"):
+        await service.client.get(path, headers=headers)
+    middle = await scrape(service)
+    for path in ("/api/tenant/usage", "/api/tenant/features", "/api/tenant/compliance"):
+        await service.client.get(path, headers=headers)
+    after = await scrape(service)
+    held = [value(text, "tenant_exporter_metrics_series", metric="http_requests_total")
+            for text in (before, middle, after)]
+    assert (len(series(before, "http_requests_total")), len(series(middle, "http_requests_total")),
+            len(series(after, "http_requests_total")), 4.0) == (
+        *held, value(after, "tenant_exporter_metrics_series_limit", metric="http_requests_total"))
+    assert 5.0 == held[-1]  # the cap, and __overflow__
+
+
 async def test_exceptions_count_as_500_and_disconnects_as_499(aiohttp_client, database_url, config_dir, clock) -> None:
     """A handler that raises is counted 500 (and answered problem+json); a client gone is counted 499."""
     from prometheus_client import CollectorRegistry

@@ -61,7 +61,8 @@ def create_app(
 
     async def describe(app: web.Application) -> None:
         """Build the OpenAPI description once; a route without one stops the start here."""
-        docs.spec = build_spec(app)
+        settings = services.settings
+        docs.spec = build_spec(app, server_url=settings.public_url if settings.public_base_url else "/")
 
     app.on_startup.append(describe)
     return app

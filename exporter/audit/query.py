@@ -54,6 +54,7 @@ class Page:
     records: list[AuditRecord]
     has_more: bool
     next_cursor: str | None
+    total: int | None = None  # every matching event, counted when the seed's ``page`` is used
 
 
 def scope(
@@ -149,8 +150,10 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
 
 
 async def read_page(store: Store, flt: AuditFilter, req: PageRequest) -> Page:
-    """One page, newest first, and the cursor for the next one."""
+    """One page, newest first, and the cursor for the next one; with ``page``, also the ``total`` that
+    matches (a paged table shows "page 3 of 12"; cursor paging never counts, so it stays cheap)."""
     offset = (req.page - 1) * req.limit if req.page is not None else 0
     rows = await store.audit_page(flt, limit=req.limit + 1, after=req.cursor, offset=offset)
     records, has_more = rows[: req.limit], len(rows) > req.limit
-    return Page(records, has_more, encode_cursor(records[-1]) if has_more else None)
+    total = await store.audit_count(flt) if req.page is not None else None
+    return Page(records, has_more, encode_cursor(records[-1]) if has_more else None, total)

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter.audit.actions import AUTH_FAILURE
 from exporter.audit.chain import seal
@@ -55,6 +55,7 @@ class AuditLog:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._committing_since: float | None = None  # the oldest event of the commit in flight
         self._events = Counter(
             "tenant_exporter_audit_events_total", "Audit events committed by this process.",
             ["action", "outcome"], registry=registry,
@@ -68,9 +69,17 @@ class AuditLog:
             "tenant_exporter_audit_commit_batch_events", "Audit events per committed transaction (group commit).",
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000), registry=registry,
         )
+        Gauge("tenant_exporter_audit_pending_age_seconds",
+              "Age of the oldest audit event not yet committed (0 when none waits): how far writes lag.",
+              registry=registry).set_function(self.pending_age)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    def pending_age(self) -> float:
+        """Seconds the oldest queued or committing event has waited; 0 when nothing waits."""
+        times = [t for t in (self._committing_since, self._queue[0][0].time if self._queue else None) if t is not None]
+        return max(0.0, self._clock.now() - min(times)) if times else 0.0
 
     async def stop(self) -> None:
         """Commit what is queued, then end the writer task."""
@@ -116,6 +125,7 @@ class AuditLog:
                 return
 
     async def _commit(self, batch: list[tuple[AuditRecord, _Waiter]]) -> None:
+        self._committing_since = batch[0][0].time
         try:
             sealed = await self._store.append_audit([record for record, _ in batch], seal)
         except Exception as e:  # every waiter must hear of it, whatever it is
@@ -124,6 +134,8 @@ class AuditLog:
             if isinstance(e, StoreUnavailable):
                 self._fail_waiting(e)
             return
+        finally:
+            self._committing_since = None
         self._batches.observe(len(sealed))
         for (_, waiter), record in zip(batch, sealed, strict=True):
             self._events.labels(record.action, record.outcome).inc()

@@ -21,6 +21,8 @@ from exporter.cli import audit as cli_audit
 from exporter.core.errors import ConfigError, ExporterError, ProblemError
 from exporter.settings import Settings
 
+PROMETHEUSRULE = Path("deploy/kubernetes/base/prometheusrule.yaml")  # rulegen/prometheusrule.py's default output
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tenant-exporter", description=__doc__.split("\n\n")[0])
@@ -38,10 +40,15 @@ def _parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="Prometheus rules from config/monitoring.yml").add_subparsers(
         dest="rules_command", required=True)
-    for name, text in (("generate", "write rules/*.yml"), ("check", "exit 1 when rules/*.yml are stale")):
+    for name, text in (("generate", "write rules/*.yml (or the PrometheusRule)"),
+                       ("check", "exit 1 when rules/*.yml (or the PrometheusRule) are stale")):
         command = rules.add_parser(name, help=text)
         command.add_argument("--config-dir", type=Path, help="config directory (env CONFIG_DIR, default ./config)")
         command.add_argument("--rules-dir", type=Path, default=Path("rules"), help="default ./rules")
+        command.add_argument("--format", choices=["files", "prometheusrule"], default="files",
+                             help="files: rules/*.yml (default); prometheusrule: one Prometheus Operator object")
+        command.add_argument("--output", type=Path, default=PROMETHEUSRULE,
+                             help="the PrometheusRule's file (default deploy/kubernetes/base/prometheusrule.yaml)")
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create a key and print its token once")
@@ -116,7 +123,8 @@ def _check_config(settings: Settings) -> int:
     print(
         f"config OK ({config.version}): {len(catalog.plans)} plans, {len(catalog.tenants)} tenants, "
         f"{len(catalog.regions)} regions, {len(catalog.features)} features, "
-        f"{len(config.monitoring.rules)} alert rules; files: {', '.join(config.files)}"
+        f"{len(config.monitoring.rules)} alert rules, {len(config.monitoring.operational)} operational alerts; "
+        f"files: {', '.join(config.files)}"
     )
     return 0
 
@@ -124,17 +132,27 @@ def _check_config(settings: Settings) -> int:
 def _rules(args: argparse.Namespace, settings: Settings) -> int:
     from exporter.monitoring.config import load_monitoring
     from exporter.rulegen import prometheus as promrules
+    from exporter.rulegen import prometheusrule
 
     monitoring = load_monitoring(settings.config_dir)
+    if args.format == "prometheusrule":
+        outputs, what, again = prometheusrule.render(monitoring, args.output), args.output, " --format prometheusrule"
+        if args.rules_command == "generate":
+            written = promrules.write(outputs)
+    else:
+        outputs = {args.rules_dir / name: text for name, text in promrules.render(monitoring).items()}
+        what, again = args.rules_dir, ""
+        if args.rules_command == "generate":
+            written = promrules.generate(monitoring, args.rules_dir)
     if args.rules_command == "generate":
-        for path in promrules.generate(monitoring, args.rules_dir):
+        for path in written:
             print(f"wrote {path}")
         return 0
-    stale = promrules.check(monitoring, args.rules_dir)
+    stale = promrules.stale(outputs)
     for problem in stale:
-        print(f"{problem.path}: {problem.reason}; run `tenant-exporter rules generate`", file=sys.stderr)
+        print(f"{problem.path}: {problem.reason}; run `tenant-exporter rules generate{again}`", file=sys.stderr)
     if not stale:
-        print(f"rules OK: {args.rules_dir} matches {monitoring.file}")
+        print(f"rules OK: {what} matches {monitoring.file}")
     return 1 if stale else 0
 
 

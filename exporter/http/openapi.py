@@ -4,7 +4,9 @@ handlers decode and encode with (never a second, hand-kept copy).
 A handler says what it takes and answers with ``@operation(...)``; its docstring's first line is
 the summary, the rest the description; ``requires(...)`` says who may call it. ``read_body``
 decodes a request with the very model the operation declares, so the spec cannot drift from the
-validation. ``build_spec(app)`` walks ``app.router`` and refuses a route without a description.
+validation. ``build_spec(app)`` walks ``app.router`` and refuses a route without a description, and
+two operations with one ``operationId`` (the handler's name): generated clients key operations by
+it and would silently drop one.
 """
 
 from __future__ import annotations
@@ -103,12 +105,15 @@ async def read_body(request: web.Request) -> Any:
 
 
 class UndocumentedRoute(Exception):
-    """A route lacks a docstring or an @operation: the spec would not describe it."""
+    """A route lacks a docstring or an @operation, or shares its operationId: the spec would not describe it."""
 
 
-def build_spec(app: web.Application, *, title: str = "tenant-exporter") -> dict[str, Any]:
+def build_spec(app: web.Application, *, title: str = "tenant-exporter", server_url: str = "/") -> dict[str, Any]:
+    """The document; ``server_url`` is where clients send requests (``PUBLIC_BASE_URL``, else ``/``: relative
+    to wherever the document was fetched from)."""
     paths: dict[str, dict[str, Any]] = {}
     models: set[Any] = {Problem}
+    operation_ids: dict[str, str] = {}
     for route in app.router.routes():
         if route.method in ("HEAD", "*") or route.resource is None:
             continue
@@ -120,6 +125,10 @@ def build_spec(app: web.Application, *, title: str = "tenant-exporter") -> dict[
             raise UndocumentedRoute(f"{route.method} {path} needs a docstring and @operation(...)")
         summary, _, description = doc.partition("\n")
         roles = required_roles(handler)
+        where = f"{route.method} {path}"
+        if (taken := operation_ids.setdefault(handler.__name__, where)) != where:
+            raise UndocumentedRoute(f"{where} and {taken} share operationId {handler.__name__!r}: give one a handler "
+                                    "of its own")
         entry: dict[str, Any] = {
             "operationId": handler.__name__,
             "summary": summary.strip(),
@@ -153,6 +162,7 @@ def build_spec(app: web.Application, *, title: str = "tenant-exporter") -> dict[
         "info": {"title": title, "version": __version__,
                  "description": "Multi-tenant configuration, quotas and monitoring. Errors are "
                                 "application/problem+json (RFC 9457)."},
+        "servers": [{"url": server_url, "description": "this service"}],
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": components,

@@ -22,6 +22,7 @@ from exporter.core.durations import duration_field, format_duration
 from exporter.core.errors import ConfigError
 from exporter.core.parsing import whole
 from exporter.core.yamlfile import PathT, YamlDoc, load_yaml, raise_if_issues
+from exporter.monitoring.operational import OpsAlert, load_operational, runbook_url
 from exporter.monitoring.services import ServiceConfig, SlaSettings, SlaSpec, load_services, load_sla
 from exporter.monitoring.signals import SIGNALS, Signal
 
@@ -29,6 +30,7 @@ SUPPORTED_VERSION: Final = 1
 FILE_NAME: Final = "monitoring.yml"
 OPERATORS: Final = (">", ">=", "<", "<=", "absent")
 SEVERITIES: Final = ("warning", "error")
+RUNBOOKS: Final = "https://github.com/tenant-exporter/tenant-exporter/blob/main/docs/runbooks.md"
 _ALERT_NAME = whole(r"[A-Z][A-Za-z0-9]*")
 _JOB = whole(r"[A-Za-z0-9_.:-]+")
 _THRESHOLD = whole(r"\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<suffix>[a-z%]+)\s*")
@@ -62,7 +64,7 @@ class AlertRule:
     severity: str
     summary: str
     description: str
-    runbook_url: str | None
+    runbook_url: str  # as written, else the rule's section of docs/runbooks.md
 
     @property
     def key(self) -> tuple[str, str]:
@@ -75,10 +77,7 @@ class AlertRule:
 
     @property
     def annotations(self) -> dict[str, str]:
-        out = {"summary": self.summary, "description": self.description}
-        if self.runbook_url:
-            out["runbook_url"] = self.runbook_url
-        return out
+        return {"summary": self.summary, "description": self.description, "runbook_url": self.runbook_url}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +108,8 @@ class MonitoringConfig:
     digest: str
     services: tuple[ServiceConfig, ...] = ()
     sla: SlaSettings = dataclasses.field(default_factory=lambda: SlaSettings(2, 60_000, 20))
+    operational: tuple[OpsAlert, ...] = ()  # operational_alerts: Prometheus only (rules/operations.yml)
+    runbook_base_url: str = RUNBOOKS
 
     def service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.services if s.name == name), None)
@@ -158,6 +159,8 @@ class _TopSpec(msgspec.Struct, forbid_unknown_fields=True):
     custom_metrics: _CustomSpec = msgspec.field(default_factory=_CustomSpec)
     services: dict[str, Any] | None = None
     sla: SlaSpec = msgspec.field(default_factory=SlaSpec)
+    runbook_base_url: str = RUNBOOKS
+    operational_alerts: list[Any] | None = None
 
 
 def load_monitoring(config_dir: Path) -> MonitoringConfig:
@@ -176,7 +179,10 @@ def load_monitoring(config_dir: Path) -> MonitoringConfig:
                                "so that a rate has two samples")
     if not _JOB.fullmatch(top.prometheus.job):
         doc.issue(("prometheus", "job"), "must be a plain job name (letters, digits, '_', '.', ':', '-')")
-    rules = tuple(rule for i, raw in enumerate(top.rules) if (rule := _rule(doc, ("rules", i), raw)) is not None)
+    if not _URL.fullmatch(top.runbook_base_url):
+        doc.issue(("runbook_base_url",), "must be an absolute http(s) URL (where docs/runbooks.md is published)")
+    rules = tuple(rule for i, raw in enumerate(top.rules)
+                  if (rule := _rule(doc, ("rules", i), raw, top.runbook_base_url)) is not None)
     seen: set[tuple[str, str]] = set()
     for i, rule in enumerate(rules):
         if rule.key in seen:
@@ -190,15 +196,16 @@ def load_monitoring(config_dir: Path) -> MonitoringConfig:
     custom = _custom(doc, top.custom_metrics)
     services = load_services(doc, top.services, probes.interval_ms, probes.timeout_ms)
     sla = load_sla(doc, top.sla)
+    operational = load_operational(doc, top.operational_alerts, top.runbook_base_url, {r.name for r in rules})
     raise_if_issues(doc)
     return MonitoringConfig(
         evaluation_interval_ms=interval, window_ms=window, job=top.prometheus.job, rules=rules, probes=probes,
         custom_metrics=custom, file=str(path), digest=hashlib.sha256(path.read_bytes()).hexdigest()[:16],
-        services=services, sla=sla,
+        services=services, sla=sla, operational=operational, runbook_base_url=top.runbook_base_url,
     )
 
 
-def _rule(doc: YamlDoc, where: PathT, raw: Any) -> AlertRule | None:
+def _rule(doc: YamlDoc, where: PathT, raw: Any, runbooks: str) -> AlertRule | None:
     spec = doc.convert(raw, _RuleSpec, where)
     if spec is None:
         return None
@@ -232,7 +239,7 @@ def _rule(doc: YamlDoc, where: PathT, raw: Any) -> AlertRule | None:
         return None
     description = spec.description.strip() or _default_description(spec, signal)
     return AlertRule(spec.name, signal, spec.operator, threshold, for_ms, spec.severity,  # type: ignore[arg-type]
-                     spec.summary.strip(), description, spec.runbook_url)
+                     spec.summary.strip(), description, spec.runbook_url or runbook_url(runbooks, spec.name))
 
 
 def _default_description(spec: _RuleSpec, signal: Signal) -> str:

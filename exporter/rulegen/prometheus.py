@@ -22,6 +22,7 @@ import yaml
 from exporter.core.durations import format_duration
 from exporter.monitoring.config import AlertRule, MonitoringConfig
 from exporter.monitoring.signals import SIGNALS, Signal
+from exporter.rulegen import operations as ops_rules
 from exporter.rulegen import slo as slo_rules
 
 FILE_NAME: Final = "tenant-exporter.yml"
@@ -83,25 +84,36 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def _dump(data: dict[str, Any]) -> str:
+def dump(data: dict[str, Any]) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=True)
 
 
+def rule_files(monitoring: MonitoringConfig) -> dict[str, dict[str, Any]]:
+    """``{file name: {"groups": [...]}}``: the thresholds, the SLO rules (``slo.py``) and the operational
+    alerts (``operations.py``, written only when monitoring.yml has some)."""
+    files = {FILE_NAME: rule_file(monitoring), slo_rules.FILE_NAME: {"groups": slo_rules.groups(monitoring)}}
+    if monitoring.operational:
+        files[ops_rules.FILE_NAME] = {"groups": ops_rules.groups(monitoring)}
+    return files
+
+
 def render(monitoring: MonitoringConfig) -> dict[str, str]:
-    """``{file name: content}`` of every generated rule file: the thresholds, and the SLO rules (``slo.py``)."""
-    slo_header = HEADER.replace("config/monitoring.yml.", "the services' sla_target in config/monitoring.yml.", 1)
-    return {FILE_NAME: HEADER + _dump(rule_file(monitoring)),
-            slo_rules.FILE_NAME: slo_header + _dump({"groups": slo_rules.groups(monitoring)})}
+    """``{file name: content}`` of every generated rule file."""
+    sources = {slo_rules.FILE_NAME: "the services' sla_target in config/monitoring.yml.",
+               ops_rules.FILE_NAME: "operational_alerts in config/monitoring.yml."}
+    return {name: HEADER.replace("config/monitoring.yml.", sources.get(name, "config/monitoring.yml."), 1)
+            + dump(content) for name, content in rule_files(monitoring).items()}
 
 
 def generate(monitoring: MonitoringConfig, rules_dir: Path) -> list[Path]:
-    rules_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in render(monitoring).items():
-        path = rules_dir / name
+    return write({rules_dir / name: text for name, text in render(monitoring).items()})
+
+
+def write(outputs: dict[Path, str]) -> list[Path]:
+    for path, text in outputs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+    return list(outputs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +124,12 @@ class Stale:
 
 def check(monitoring: MonitoringConfig, rules_dir: Path) -> list[Stale]:
     """Every generated file that is missing or differs from what ``generate`` would write."""
+    return stale({rules_dir / name: text for name, text in render(monitoring).items()})
+
+
+def stale(outputs: dict[Path, str]) -> list[Stale]:
     problems = []
-    for name, text in render(monitoring).items():
-        path = rules_dir / name
+    for path, text in outputs.items():
         if not path.exists():
             problems.append(Stale(path, "missing"))
         elif path.read_text(encoding="utf-8") != text:

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from exporter.core.durations import format_duration
 from exporter.monitoring.config import MonitoringConfig
+from exporter.monitoring.operational import runbook_url
 from exporter.monitoring.services import ServiceConfig
 
 FILE_NAME: Final = "slo.yml"
@@ -153,6 +154,8 @@ def groups(monitoring: MonitoringConfig) -> list[dict[str, Any]]:
         sid = sloth_id(service)
         sli = [rule for window in WINDOWS for rule in _sli_rules(service, monitoring.job, window)]
         alerts = [_alert(service, tier, monitoring.sla.alert_min_events) for tier in TIERS]
+        for alert in alerts:  # one section of docs/runbooks.md for every service's burn-rate alerts
+            alert["annotations"]["runbook_url"] = runbook_url(monitoring.runbook_base_url, f"{SLO}BudgetBurn")
         out += [
             {"name": f"sloth-slo-sli-recordings-{sid}", "interval": interval, "rules": sli},
             {"name": f"sloth-slo-meta-recordings-{sid}", "interval": interval, "rules": _meta_rules(service)},

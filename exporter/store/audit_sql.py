@@ -43,6 +43,10 @@ class AuditStore(Protocol):
         """Events ordered by (time, id), starting after the keyset cursor ``after``."""
         ...
 
+    async def audit_count(self, flt: AuditFilter) -> int:
+        """How many events match ``flt`` (for a paged table's ``total``)."""
+        ...
+
     async def audit_chain(self, tenant_id: str, *, after_seq: int, upto_seq: int, limit: int) -> list[AuditRecord]:
         """A tenant's records with ``after_seq < seq <= upto_seq``, in chain order."""
         ...
@@ -171,6 +175,12 @@ class AuditSqlMixin:
             f"SELECT {_COLUMNS} FROM audit_events{where} ORDER BY {order} LIMIT ? OFFSET ?", *args, limit, offset
         )
         return [_record(r) for r in rows]
+
+    async def audit_count(self, flt: AuditFilter) -> int:
+        clauses, args = _where(flt)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self.fetch(f"SELECT COUNT(*) FROM audit_events{where}", *args)
+        return int(rows[0][0])
 
     async def audit_chain(self, tenant_id: str, *, after_seq: int, upto_seq: int, limit: int) -> list[AuditRecord]:
         rows = await self.fetch(

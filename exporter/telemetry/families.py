@@ -14,7 +14,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -85,19 +85,29 @@ class LoopHistogram(Collector):
 
 
 class OverflowCollector(Collector):
-    """``tenant_exporter_metrics_series_overflow_total{metric}`` from the families' own counts."""
+    """``tenant_exporter_metrics_series_overflow_total{metric}`` from the families' own counts, and each
+    family's label sets now and its cap (``..._metrics_series``, ``..._metrics_series_limit``), so an
+    alert fires before the cap is reached."""
 
     def __init__(self, families: Mapping[str, LoopCounter | LoopHistogram]) -> None:
         self.families = families
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         family = CounterMetricFamily(
             "tenant_exporter_metrics_series_overflow",
             "Observations recorded under __overflow__ because a family reached its label-set cap.",
             labels=["metric"],
         )
+        held = GaugeMetricFamily("tenant_exporter_metrics_series", "Label sets a capped HTTP family holds now "
+                                 "(__overflow__ included).", labels=["metric"])
+        cap = GaugeMetricFamily("tenant_exporter_metrics_series_limit", "Label sets a capped HTTP family may hold "
+                                "before observations go to __overflow__ (METRICS_MAX_SERIES).", labels=["metric"])
         for name, source in self.families.items():
             family.add_metric([name], source.overflowed)
+            held.add_metric([name], len(source.counts if isinstance(source, LoopCounter) else source.series))
+            cap.add_metric([name], source.max_series)
         yield family
+        yield held
+        yield cap
 
     describe = collect

@@ -53,6 +53,8 @@ _PAGING = {
     "page_size": param(f"the seed's page size (at most {audit_query.MAX_LIMIT})", **_SIZE),
 }
 
+_LIST_QUERY = {k: v for k, v in (_FILTERS | _PAGING).items() if k in ("tenant", *_PAGING)}
+
 
 async def _reporting_failure(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """The export's body; if reading fails once the answer has begun (the store went away, or a
@@ -70,7 +72,6 @@ async def _reporting_failure(chunks: AsyncIterator[bytes]) -> AsyncIterator[byte
         raise
 
 
-
 class AuditApi:
     def __init__(self, store: Store, config: ConfigHolder, clock: Clock, auditing: Auditing,
                  checkpoint_key: bytes | None) -> None:
@@ -82,7 +83,7 @@ class AuditApi:
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/api/audit-logs/", self.list_events),
-                web.get("/api/audit-logs", self.list_events),
+                web.get("/api/audit-logs", self.list_events_unslashed),
                 web.get("/api/audit-logs/search", self.search_events),
                 web.get("/api/audit-logs/export", self.export_events),
                 web.get("/api/audit-logs/verify", self.verify)]
@@ -101,6 +102,7 @@ class AuditApi:
         body = AuditPage(
             data=[audit_export.view(r) for r in page.records], has_more=page.has_more, next_cursor=page.next_cursor,
             limit=wanted.limit, page=wanted.page, page_size=wanted.limit if wanted.page is not None else None,
+            total=page.total,
         )
         headers = {}
         if page.next_cursor is not None:
@@ -110,10 +112,18 @@ class AuditApi:
         return json_response(body, headers=headers)
 
     @requires("admin")
-    @operation(AuditPage, query={k: v for k, v in (_FILTERS | _PAGING).items() if k in ("tenant", *_PAGING)},
-               errors=(400, 404), tags=("audit",))
+    @operation(AuditPage, query=_LIST_QUERY, errors=(400, 404), tags=("audit",))
     async def list_events(self, request: web.Request) -> web.Response:
         """Audit events, newest first: ``limit`` + ``cursor`` (or the seed's ``page`` + ``page_size``)."""
+        return await self._page(request)
+
+    @requires("admin")
+    @operation(AuditPage, query=_LIST_QUERY, errors=(400, 404), tags=("audit",))
+    async def list_events_unslashed(self, request: web.Request) -> web.Response:
+        """The same list as ``GET /api/audit-logs/``, without the trailing slash.
+
+        An operation of its own (with its own operationId), so a generated client has both paths.
+        """
         return await self._page(request)
 
     @requires("admin")

@@ -9,7 +9,11 @@ from exporter.audit.export import EventView
 
 
 class AuditPage(msgspec.Struct):
-    """A page of events, newest first. Pass ``next_cursor`` as ``cursor`` for the next page."""
+    """A page of events, newest first. Pass ``next_cursor`` as ``cursor`` for the next page.
+
+    With the seed's ``page`` / ``page_size``, ``total`` is the number of events that match (so a
+    paged table knows its last page: ceil(total / page_size)); cursor paging leaves it ``null``.
+    """
 
     data: list[EventView]
     has_more: bool
@@ -17,6 +21,7 @@ class AuditPage(msgspec.Struct):
     limit: int
     page: int | None = None
     page_size: int | None = None
+    total: int | None = None
 
 
 class BreakOut(msgspec.Struct):

@@ -1,5 +1,9 @@
 """``GET /metrics``: the Prometheus exposition, rendered by ``telemetry/exposition.py`` (cooperatively,
-one rendering per format at a time), behind ``METRICS_TOKEN`` when it is set."""
+one rendering per format at a time), behind ``METRICS_TOKEN`` when it is set.
+
+The refusal is answered here, not raised: on ``METRICS_PORT`` the handler runs on a listener of its own,
+outside the request pipeline that turns raised problems into answers.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from aiohttp import web
 from exporter.auth.tokens import same_secret
 from exporter.core.errors import Unauthorized
 from exporter.http.openapi import operation
+from exporter.http.problems import problem_response
 from exporter.telemetry.exposition import MetricsRenderer, gzip_accepted
 
 
@@ -26,8 +31,9 @@ class MetricsApi:
         """Prometheus exposition (text 0.0.4, text 1.0.0 or OpenMetrics by ``Accept``; gzip; ``name[]``)."""
         expected = self._expected
         if expected is not None and not same_secret(request.headers.get("Authorization", ""), expected):
-            raise Unauthorized("this /metrics needs `Authorization: Bearer <METRICS_TOKEN>`",
-                               headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+            e = Unauthorized("this /metrics needs `Authorization: Bearer <METRICS_TOKEN>`",
+                             headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+            return problem_response(request, e.status, e.slug, e.title, e.detail, e.headers, e.extra)
         names = tuple(sorted(set(request.query.getall("name[]", []))))
         compress = gzip_accepted(request.headers.get("Accept-Encoding", ""))
         body, content_type = await self._renderer.render(request.headers.get("Accept", ""), names, compress)
