@@ -7,6 +7,7 @@ the shipped ``./config`` directory, port 8000.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -74,6 +75,12 @@ class Settings:
     prometheus_url: str | None = None  # for GET /api/monitoring/sla?source=prometheus
     sla_flush_interval: float = 5.0  # seconds between writes of batched probe results
     instance_id: str | None = None  # this replica's name in SLA records (default: host name and port)
+    # Rate limits shared by every replica through Redis (None: each replica limits on its own)
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    redis_key_prefix: str = "tenant-exporter:"
+    redis_timeout: float = 0.25  # seconds a sync may take before this replica limits on its own (fail open)
+    rate_limit_sync_interval: float = 0.05  # seconds between syncs of the shared rate limits
+    fleet_poll_interval: float = 1.0  # seconds between checks for changes made on another replica (config reloads)
 
     @property
     def listener_url(self) -> str:
@@ -82,6 +89,11 @@ class Settings:
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def replica(self) -> str:
+        """This replica's name among the others: ``INSTANCE_ID``, else host name and port."""
+        return self.instance_id or f"{socket.gethostname()}:{self.port}"
 
     @property
     def public_url(self) -> str:
@@ -144,6 +156,11 @@ class Settings:
             "prometheus_url": _http_url(env, "PROMETHEUS_URL"),
             "sla_flush_interval": _float(env, "SLA_FLUSH_INTERVAL", base.sla_flush_interval),
             "instance_id": env.get("INSTANCE_ID") or None,
+            "redis_url": _redis_url(env, "REDIS_URL"),
+            "redis_key_prefix": env.get("REDIS_KEY_PREFIX") or base.redis_key_prefix,
+            "redis_timeout": _float(env, "REDIS_TIMEOUT", base.redis_timeout),
+            "rate_limit_sync_interval": _float(env, "RATE_LIMIT_SYNC_INTERVAL", base.rate_limit_sync_interval),
+            "fleet_poll_interval": _float(env, "FLEET_POLL_INTERVAL", base.fleet_poll_interval),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)
@@ -162,6 +179,17 @@ def _http_url(env: Mapping[str, str], name: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise SettingsError(f"{name}={raw!r} must be an http:// or https:// URL (e.g. http://prometheus:9090)")
     return raw.rstrip("/")
+
+
+def _redis_url(env: Mapping[str, str], name: str) -> str | None:
+    """A redis://, rediss:// or unix:// URL, or None when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+        raise SettingsError(f"{name} must be a redis://, rediss:// or unix:// URL (e.g. redis://127.0.0.1:6379/0)")
+    return raw
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

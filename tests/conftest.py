@@ -8,6 +8,7 @@ then a missing server fails the run. ``scripts/test`` (and so CI) sets it, so no
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from exporter.settings import Settings
 from exporter.store import Store, open_store
 from tests.support.helpers import TWO_TENANTS, FakeClock, make_config_dir
 from tests.support.pg_instance import PgInstance
+from tests.support.redis_server import SHARED_URL, RedisServer, RedisTarget, answers, unique_prefix
 from tests.support.service import ServedAsInProduction, Service, ServiceFactory
 from tests.support.service_process import free_port
 from tests.support.tcp_endpoint import TcpEndpoint
@@ -29,6 +31,7 @@ from tests.support.tcp_endpoint import TcpEndpoint
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_ALL = os.environ.get("TEST_REQUIRE_ALL", "") not in ("", "0", "false")
 _POSTGRES_FIXTURES = frozenset({"postgres_url", "private_pg"})
+_REDIS_FIXTURES = frozenset({"redis_target", "private_redis"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,6 +41,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if fixtures & _POSTGRES_FIXTURES or params.get("database_url") == "postgres":
             item.add_marker(pytest.mark.postgres)
+        if fixtures & _REDIS_FIXTURES:
+            item.add_marker(pytest.mark.redis)
 
 
 def unavailable(what: str) -> None:
@@ -103,6 +108,24 @@ def private_pg() -> Iterator[PgInstance]:
         unavailable(f"cannot start a private PostgreSQL: {e}")
     yield pg
     pg.destroy()
+
+
+@pytest.fixture
+def redis_target() -> RedisTarget:
+    """The machine's Redis (127.0.0.1:6379) with a key prefix of this test's own."""
+    if shutil.which("redis-cli") is None or not answers(6379):
+        unavailable("no Redis answers at 127.0.0.1:6379")
+    return RedisTarget(SHARED_URL, unique_prefix())
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, which it may stop, start again, freeze and thaw."""
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server is not installed (Debian: redis-server)")
+    server = RedisServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -117,6 +117,22 @@ async def _flush(s: Services) -> None:
 
 
 @asynccontextmanager
+async def rate_limits(s: Services) -> AsyncIterator[None]:
+    """With REDIS_URL: one sync before serving (shared from the first request when Redis answers; per replica,
+    fail open, when it does not), then the sync in the background; the connection closed at the end."""
+    sync = s.rate_sync
+    if sync is None:
+        yield
+        return
+    try:
+        await sync.sync_once()
+        async with running(("rate-limit-sync", sync.run_forever(s.settings.rate_limit_sync_interval))):
+            yield
+    finally:
+        await sync.close()
+
+
+@asynccontextmanager
 async def resources(s: Services) -> AsyncIterator[None]:
     """Sample host and process resources, and watch event-loop lag, in the background."""
     s.system.sample()
@@ -203,8 +219,8 @@ async def sighup(s: Services) -> AsyncIterator[None]:
         loop.remove_signal_handler(signal.SIGHUP)
 
 
-STEPS: tuple[Step, ...] = (store, outbound, audit, audit_upkeep, keys_and_usage, resources, metrics_listener, sla,
-                           monitoring, alertmanager)
+STEPS: tuple[Step, ...] = (store, outbound, audit, audit_upkeep, keys_and_usage, rate_limits, resources,
+                           metrics_listener, sla, monitoring, alertmanager)
 
 
 def lifetime(services: Services, *, handle_signals: bool) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -7,7 +7,6 @@ Whatever exports metrics takes the registry and registers itself; nothing regist
 from __future__ import annotations
 
 import platform
-import socket
 from dataclasses import dataclass
 from typing import Final
 
@@ -50,8 +49,11 @@ from exporter.telemetry.custom_audit import SubmissionDigest
 from exporter.telemetry.exposition import MetricsRenderer
 from exporter.telemetry.http_metrics import HttpMetrics
 from exporter.telemetry.system import LoopLagMonitor, SystemCollector
+from exporter.tenancy.limit_sync import LimitSync
 from exporter.tenancy.metrics import UsageCollector
 from exporter.tenancy.quota import QuotaEnforcer
+from exporter.tenancy.redis_gcra import RedisGcra
+from exporter.tenancy.shared_limits import SharedLimits
 from exporter.tenancy.usage import UsageTracker
 
 
@@ -76,6 +78,7 @@ class Services:
     keyring: KeyRing
     usage: UsageTracker
     quota: QuotaEnforcer
+    rate_sync: LimitSync | None  # REDIS_URL: the per-second limits shared by every replica
     usage_metrics: UsageCollector
     active_users: ActiveUsers
     # audit
@@ -118,7 +121,8 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
     outbound = AiohttpClient()
 
     keyring, usage = KeyRing(the_store, clock), UsageTracker(the_store, clock)
-    quota = QuotaEnforcer(usage, clock)
+    rate_sync = _shared_limits(settings, registry, clock)
+    quota = QuotaEnforcer(usage, clock, rate_sync.limits if rate_sync is not None else None)
     active_users = ActiveUsers(clock)
     audit = AuditLog(the_store, clock, registry)
     auth_failures = AuthFailureSampler(audit, clock, registry)
@@ -126,7 +130,7 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
 
     alerting = AlertEngine(registry, clock, monitoring, the_store)
     probe_results = ProbeCollector(registry)
-    sla = SlaTracker(the_store, clock, monitoring, settings.instance_id or f"{socket.gethostname()}:{settings.port}",
+    sla = SlaTracker(the_store, clock, monitoring, settings.replica,
                      flush_interval=settings.sla_flush_interval, registry=registry)
     probe_results.ensure(s.name for s in config.monitoring.services)
     holder.on_reload(lambda new: probe_results.ensure(s.name for s in new.monitoring.services))
@@ -136,7 +140,8 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
     return Services(
         settings=settings, clock=clock, registry=registry, config=holder, store=the_store,
         store_injected=store is not None, outbound=outbound,
-        keyring=keyring, usage=usage, quota=quota, usage_metrics=UsageCollector(registry), active_users=active_users,
+        keyring=keyring, usage=usage, quota=quota, rate_sync=rate_sync, usage_metrics=UsageCollector(registry),
+        active_users=active_users,
         audit=audit, auth_failures=auth_failures, auditing=auditing,
         audit_maintenance=AuditMaintenance(the_store, clock, registry, settings, catalog),
         custom_digest=SubmissionDigest(audit, clock),
@@ -152,6 +157,15 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
         access=Access(Authenticator(keyring), quota, holder, active_users, auditing),
         bodies=BodyCache(), cors=Cors(settings.cors_origins) if settings.cors_origins else None,
     )
+
+
+def _shared_limits(settings: Settings, registry: CollectorRegistry, clock: Clock) -> LimitSync | None:
+    """With ``REDIS_URL``: the per-second limits counted for the whole fleet in Redis (no connection yet)."""
+    if settings.redis_url is None:
+        return None
+    redis = RedisGcra(settings.redis_url, prefix=settings.redis_key_prefix, replica=settings.replica,
+                      timeout=settings.redis_timeout, stale=max(3.0, 20 * settings.rate_limit_sync_interval))
+    return LimitSync(SharedLimits(), redis, clock, registry, timeout=settings.redis_timeout)
 
 
 def _alertmanager(settings: Settings, registry: CollectorRegistry, clock: Clock, outbound: AiohttpClient,

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NoReturn
 
 from exporter.core.clock import Clock, Month
 from exporter.core.errors import TooManyRequests
 from exporter.tenancy.catalog import API_CALLS, RateLimit, Tenant
+from exporter.tenancy.shared_limits import SharedLimits
 from exporter.tenancy.usage import UsageTracker
 
 
@@ -60,9 +62,10 @@ class _Terms:
 
 
 class QuotaEnforcer:
-    def __init__(self, usage: UsageTracker, clock: Clock) -> None:
+    def __init__(self, usage: UsageTracker, clock: Clock, shared: SharedLimits | None = None) -> None:
         self._usage = usage
         self._clock = clock
+        self._shared = shared  # REDIS_URL: the per-second limits are the fleet's (shared_limits.py)
         self._buckets: dict[str, TokenBucket] = {}
         self._terms: dict[str, _Terms] = {}
 
@@ -99,18 +102,19 @@ class QuotaEnforcer:
                 "quota-exceeded", monthly, [monthly], tenant,
                 f"the monthly quota of {quota} API calls is used up; it resets at the start of next month (UTC)",
             )
-        if not bucket.take(self._clock.monotonic()):
-            wait = bucket.seconds_until(1.0)
-            burst = PolicyState("burst", bucket.capacity, terms.burst_window, 0, wait)
-            monthly = PolicyState("monthly", quota, int(month.end - month.start), max(0, quota - used), month_reset)
-            raise _refusal("rate-limited", burst, [monthly, burst], tenant,
-                           f"more than {tenant.rate_limit.requests_per_second:g} requests per second "
-                           f"(burst {bucket.capacity}); retry in {wait} s")
+        shared = self._shared
+        if shared is not None and shared.active:
+            burst_left, burst_reset = self._take_shared(shared, terms, used, month_reset)
+        else:
+            if shared is not None:
+                shared.noted(tenant.id, tenant.rate_limit)
+            if not bucket.take(self._clock.monotonic()):
+                self._refuse(terms, used, month_reset, bucket.seconds_until(1.0), "")
+            burst_left = int(bucket.tokens)
+            burst_reset = bucket.seconds_until(bucket.capacity)
 
         self._usage.count(tenant.id, month.key)
         month_left = quota - used - 1 if used < quota else 0
-        burst_left = int(bucket.tokens)
-        burst_reset = bucket.seconds_until(bucket.capacity)
         if (burst_left, -burst_reset) < (month_left, -month_reset):  # the draft's pick: the lowest remaining
             limit, remaining, reset = bucket.capacity, burst_left, burst_reset
         else:
@@ -122,6 +126,23 @@ class QuotaEnforcer:
             "RateLimit-Remaining": str(remaining),
             "RateLimit-Reset": str(reset),
         }
+
+    def _take_shared(self, shared: SharedLimits, terms: _Terms, used: int, month_reset: int) -> tuple[int, int]:
+        """The fleet's bucket (through this replica's share): the burst policy's remaining and reset, or 429."""
+        tenant, now = terms.tenant, self._clock.monotonic()
+        share = shared.share(tenant.id, tenant.rate_limit)
+        if not shared.take(share):
+            self._refuse(terms, used, month_reset, share.retry_after(now), " across all replicas")
+        return share.remaining(), share.reset(now)
+
+    @staticmethod
+    def _refuse(terms: _Terms, used: int, month_reset: int, wait: int, where: str) -> NoReturn:
+        month, quota, tenant = terms.month, terms.quota, terms.tenant
+        burst = PolicyState("burst", tenant.rate_limit.burst, terms.burst_window, 0, wait)
+        monthly = PolicyState("monthly", quota, int(month.end - month.start), max(0, quota - used), month_reset)
+        raise _refusal("rate-limited", burst, [monthly, burst], tenant,
+                       f"more than {tenant.rate_limit.requests_per_second:g} requests per second{where} "
+                       f"(burst {tenant.rate_limit.burst}); retry in {wait} s")
 
 
 def headers(policies: list[PolicyState], lowest: PolicyState | None = None) -> dict[str, str]:
