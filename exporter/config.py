@@ -2,6 +2,12 @@
 
 Reload is Prometheus-like: SIGHUP or ``POST /-/reload``. A bad file keeps the old config,
 logs why, and sets ``tenant_exporter_config_last_reload_successful`` to 0.
+
+With several replicas (``share_reloads``), a reload on one is a reload on all: the replica that
+was asked reloads, then publishes the reload (``store/change_feed.py``), and every other replica
+reloads its own ``CONFIG_DIR`` at its next poll. Each validates what it reads: a bad file is
+refused by every replica, each keeping the version it runs. The fleet's count of reloads,
+``tenant_exporter_config_reload_generation``, is the same on every replica that has caught up.
 """
 
 from __future__ import annotations
@@ -9,18 +15,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from exporter.core.clock import Clock
+from exporter.core.clock import Clock, isoformat
 from exporter.core.errors import ConfigError, ConfigIssue
 from exporter.monitoring.config import MonitoringConfig, load_monitoring
 from exporter.settings import Settings
+from exporter.store.change_feed import ChangeFeed
+from exporter.store.records import FleetChange
 from exporter.tenancy.catalog import Catalog
 from exporter.tenancy.loader import load_catalog
 
 log = logging.getLogger(__name__)
+
+TOPIC: Final = "config"  # the reloads, in the fleet's change feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +73,7 @@ class ReloadResult:
     files: tuple[str, ...]
     errors: tuple[str, ...]
     version: str
+    generation: int | None = None  # the fleet's reload this was, once published (None: not passed on)
 
 
 class ConfigHolder:
@@ -73,8 +85,11 @@ class ConfigHolder:
         self._settings = settings
         self._clock = clock
         self.current = initial
+        self.ok = True  # whether the last reload attempt succeeded
+        self.loaded_at = clock.now()  # when the config in force was read
         self._listeners: list[Callable[[Config], None]] = []
         self._lock = asyncio.Lock()
+        self._feed: ChangeFeed | None = None
         self._ok = Gauge(
             "tenant_exporter_config_last_reload_successful",
             "Whether the last configuration reload attempt was successful.",
@@ -91,16 +106,41 @@ class ConfigHolder:
             ["version"],
             registry=registry,
         )
+        Gauge("tenant_exporter_config_reload_generation",
+              "The fleet's configuration reloads this replica has applied (the same on every replica that has "
+              "caught up; 0 before the first).", registry=registry).set_function(lambda: self.generation)
         self._mark(ok=True)
+
+    @property
+    def generation(self) -> int:
+        return self._feed.seen(TOPIC) if self._feed is not None else 0
+
+    def share_reloads(self, feed: ChangeFeed) -> None:
+        """Pass each reload on to the other replicas, and apply each of theirs."""
+        self._feed = feed
+        feed.subscribe(TOPIC, self._follow)
+
+    async def _follow(self, change: FleetChange) -> None:
+        result = await self._reload()
+        log.info("config reload %d, asked on %s at %s: %s", change.generation, change.origin,
+                 isoformat(change.changed_at),
+                 f"version {result.version}" if result.ok else f"refused, keeping version {result.version}")
 
     def on_reload(self, listener: Callable[[Config], None]) -> None:
         self._listeners.append(listener)
 
     async def reload(self) -> ReloadResult:
+        """Reload here, then ask every other replica to reload (each checks its own files)."""
+        result = await self._reload()
+        change = None if self._feed is None else await self._feed.publish(TOPIC, result.version)
+        return result if change is None else replace(result, generation=change.generation)
+
+    async def _reload(self) -> ReloadResult:
         async with self._lock:
             try:
                 config = await asyncio.to_thread(load_config, self._settings)
             except ConfigError as e:
+                self.ok = False
                 self._ok.set(0)
                 errors = tuple(str(issue) for issue in e.issues)
                 log.error("config reload failed, keeping version %s:\n  %s",
@@ -114,8 +154,10 @@ class ConfigHolder:
             return ReloadResult(True, config.files, (), config.version)
 
     def _mark(self, *, ok: bool) -> None:
+        self.ok = ok
         self._ok.set(1 if ok else 0)
         if ok:
-            self._when.set(self._clock.now())
+            self.loaded_at = self._clock.now()
+            self._when.set(self.loaded_at)
             self._info.clear()
             self._info.labels(self.current.version).set(1)

@@ -197,6 +197,15 @@ async def alertmanager(s: Services) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def fleet(s: Services) -> AsyncIterator[None]:
+    """Apply what other replicas change (their config reloads): the generations now in the database are taken
+    as applied (the config was just read), then the database is polled."""
+    await s.fleet.start()
+    async with running(("fleet-changes", s.fleet.run_forever(s.settings.fleet_poll_interval))):
+        yield
+
+
+@asynccontextmanager
 async def sighup(s: Services) -> AsyncIterator[None]:
     """SIGHUP reloads the config (and is audited), for the process ``serve`` runs."""
     loop = asyncio.get_running_loop()
@@ -220,7 +229,7 @@ async def sighup(s: Services) -> AsyncIterator[None]:
 
 
 STEPS: tuple[Step, ...] = (store, outbound, audit, audit_upkeep, keys_and_usage, rate_limits, resources,
-                           metrics_listener, sla, monitoring, alertmanager)
+                           metrics_listener, sla, monitoring, alertmanager, fleet)
 
 
 def lifetime(services: Services, *, handle_signals: bool) -> Callable[[web.Application], AsyncIterator[None]]:

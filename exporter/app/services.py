@@ -44,6 +44,7 @@ from exporter.sla.checks import build_check
 from exporter.sla.probes import ProbeCollector, ProbeRunner
 from exporter.sla.tracker import SlaTracker
 from exporter.store import Store, store_for
+from exporter.store.change_feed import ChangeFeed
 from exporter.telemetry.custom import CustomMetrics
 from exporter.telemetry.custom_audit import SubmissionDigest
 from exporter.telemetry.exposition import MetricsRenderer
@@ -72,6 +73,7 @@ class Services:
     registry: CollectorRegistry
     config: ConfigHolder
     store: Store
+    fleet: ChangeFeed  # changes made on one replica that every replica applies (config reloads)
     store_injected: bool  # a store the caller opened (tests): started and closed by the caller
     outbound: AiohttpClient
     # tenants, keys, quotas
@@ -118,6 +120,8 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
     monitoring = lambda: holder.current.monitoring  # noqa: E731 - each reads the config in force
     catalog = lambda: holder.current.catalog  # noqa: E731
     the_store = store if store is not None else store_for(settings.database_url, wait=settings.store_timeout)
+    fleet = ChangeFeed(the_store, clock, settings.replica)
+    holder.share_reloads(fleet)
     outbound = AiohttpClient()
 
     keyring, usage = KeyRing(the_store, clock), UsageTracker(the_store, clock)
@@ -138,7 +142,7 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
                          lambda service: build_check(service, settings, outbound, the_store),
                          clock, [probe_results.record, sla.record], at_start=settings.probe_at_start)
     return Services(
-        settings=settings, clock=clock, registry=registry, config=holder, store=the_store,
+        settings=settings, clock=clock, registry=registry, config=holder, store=the_store, fleet=fleet,
         store_injected=store is not None, outbound=outbound,
         keyring=keyring, usage=usage, quota=quota, rate_sync=rate_sync, usage_metrics=UsageCollector(registry),
         active_users=active_users,

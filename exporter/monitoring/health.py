@@ -111,7 +111,7 @@ def alert_out(alert: Alert, record: AckRecord | None, *, operator: bool) -> m.Al
 
 
 def health(engine: AlertEngine, services: Sequence[ServiceConfig], probes: Mapping[str, ProbeOutcome],
-           active_users: int, window_seconds: float, now: float) -> m.HealthOut:
+           active_users: int, window_seconds: float, now: float, config: m.ConfigState | None = None) -> m.HealthOut:
     """Current health with the figures of the latest evaluation and the latest probe of every service."""
     view = engine.latest.view if engine.latest else None
     firing = [a for a in engine.alerts() if a.state is AlertState.FIRING]
@@ -132,7 +132,7 @@ def health(engine: AlertEngine, services: Sequence[ServiceConfig], probes: Mappi
         memory_usage=_pct(view.memory_ratio) if view else None,
         alerts=[_health_alert(a, engine.acknowledgement(a) is not None) for a in firing],
         timestamp=isoformat(now), window_seconds=window_seconds,
-        evaluated_at=isoformat(view.t) if view else None, services=per_service,
+        evaluated_at=isoformat(view.t) if view else None, services=per_service, config=config,
     )
 
 

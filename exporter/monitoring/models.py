@@ -38,6 +38,16 @@ class ServiceHealth(msgspec.Struct):
     detail: str
 
 
+class ConfigState(msgspec.Struct):
+    """The configuration this replica runs: with several replicas, every one that has caught up answers the
+    same version and generation."""
+
+    version: str  # the content hash of every file in CONFIG_DIR (tenant_exporter_config_info)
+    reload_generation: int  # the fleet's reloads applied here (0 before the first)
+    last_reload_successful: bool  # false: the last reload found a bad file and kept `version`
+    loaded_at: str  # when `version` was read
+
+
 class HealthOut(msgspec.Struct):
     status: str  # healthy | degraded (a warning is firing) | unhealthy (an error is firing)
     response_time: float | None  # average, ms
@@ -51,6 +61,7 @@ class HealthOut(msgspec.Struct):
     window_seconds: float
     evaluated_at: str | None
     services: dict[str, ServiceHealth]  # every probed service: api, database, and the configured ones
+    config: ConfigState | None = None
 
 
 class LatencyOut(msgspec.Struct):

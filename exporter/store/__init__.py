@@ -13,13 +13,14 @@ from exporter.store.records import (
     AuditRecord,
     BreachRow,
     ChainHead,
+    FleetChange,
     ProbeDayRow,
     StoredCheckpoint,
 )
 
 __all__ = [
-    "AckRecord", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead", "ProbeDayRow", "Store",
-    "StoredCheckpoint", "open_store", "start_store", "store_for",
+    "AckRecord", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead", "FleetChange", "ProbeDayRow",
+    "Store", "StoredCheckpoint", "open_store", "start_store", "store_for",
 ]
 
 

@@ -169,4 +169,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE alert_acknowledgements ADD COLUMN silence_ended_at DOUBLE PRECISION",
         ),
     ),
+    Migration(
+        6,
+        "changes every replica applies: a generation per topic (config reloads)",
+        (
+            """CREATE TABLE fleet_changes (
+                topic TEXT PRIMARY KEY,
+                generation BIGINT NOT NULL,
+                version TEXT NOT NULL,
+                origin TEXT NOT NULL,
+                changed_at DOUBLE PRECISION NOT NULL
+            )""",
+        ),
+    ),
 )

@@ -11,11 +11,12 @@ from typing import Protocol
 
 from exporter.store.alerts_sql import AlertStore
 from exporter.store.audit_sql import AuditStore
+from exporter.store.fleet_sql import FleetStore
 from exporter.store.records import ApiKeyRecord
 from exporter.store.sla_sql import SlaStore
 
 
-class Store(AuditStore, AlertStore, SlaStore, Protocol):
+class Store(AuditStore, AlertStore, SlaStore, FleetStore, Protocol):
     backend: str
 
     async def open(self) -> None:

@@ -125,3 +125,14 @@ class BreachRow:
     failures: int
     ended_at: float | None
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class FleetChange:
+    """The latest change of one topic that every replica must apply (``fleet_changes``)."""
+
+    topic: str  # "config": a reload
+    generation: int  # counts the changes of the topic, from 1
+    version: str  # what the replica that made it ended up with (the config's content hash)
+    origin: str  # that replica's INSTANCE_ID
+    changed_at: float

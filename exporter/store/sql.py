@@ -13,6 +13,7 @@ from typing import Any
 
 from exporter.store.alerts_sql import AlertsSqlMixin
 from exporter.store.audit_sql import AuditSqlMixin
+from exporter.store.fleet_sql import FleetSqlMixin
 from exporter.store.migrations import MIGRATIONS
 from exporter.store.primitives import Row, Tx
 from exporter.store.records import ApiKeyRecord
@@ -21,7 +22,7 @@ from exporter.store.sla_sql import SlaSqlMixin
 _KEY_COLUMNS = "id, tenant_id, role, name, token_hash, token_hint, created_at, last_used_at, revoked_at"
 
 
-class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin):
+class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin, FleetSqlMixin):
     backend: str = "sql"
 
     # --- primitives, supplied by each backend -------------------------------------------

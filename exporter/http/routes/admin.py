@@ -19,6 +19,9 @@ class Reloaded(msgspec.Struct):
     reloaded: bool
     config_version: str
     files: list[str]
+    # the fleet's count of reloads, this one included: every replica reloads when it sees it (within
+    # FLEET_POLL_INTERVAL); null when it could not be passed on (the database is unavailable)
+    generation: int | None
 
 
 class OperationsApi:
@@ -48,12 +51,14 @@ class OperationsApi:
     @requires("operator")
     @operation(Reloaded, errors=(400,))
     async def reload(self, request: web.Request) -> web.Response:
-        """Reload every config file; a bad file keeps the old config and answers 400 with the errors."""
+        """Reload every config file, on this replica and then on every other; a bad file keeps the old config
+        and answers 400 with the errors (the other replicas, reading the same files, refuse them too)."""
         result = await self._config.reload()
         await self._auditing.log.record(config_reload(result, actor(request[PRINCIPAL]), context(request)))
         if not result.ok:
             raise BadRequest(
                 "the configuration was not reloaded; the previous version stays in use",
-                slug="config-invalid", extra={"errors": list(result.errors), "config_version": result.version},
+                slug="config-invalid", extra={"errors": list(result.errors), "config_version": result.version,
+                                              "generation": result.generation},
             )
-        return json_response(Reloaded(True, result.version, list(result.files)))
+        return json_response(Reloaded(True, result.version, list(result.files), result.generation))

@@ -13,7 +13,7 @@ from aiohttp import web
 from exporter.audit.actions import ALERT_ACKNOWLEDGE
 from exporter.audit.events import PLATFORM, Target
 from exporter.config import ConfigHolder
-from exporter.core.clock import Clock
+from exporter.core.clock import Clock, isoformat
 from exporter.core.errors import BadRequest, ProblemError
 from exporter.http.auditing import Auditing
 from exporter.http.caller import PRINCIPAL, TENANT, requires
@@ -59,11 +59,14 @@ class MonitoringApi:
     async def get_health(self, request: web.Request) -> web.Response:
         """Current health: healthy, degraded (a warning fires) or unhealthy (an error fires), with the figures.
 
-        ``services`` gives the latest probe of every probed service (the database among them).
+        ``services`` gives the latest probe of every probed service (the database among them); ``config`` the
+        configuration version this replica runs.
         """
         window, users = self._window_and_users(request)
-        return json_response(health.health(self._engine, self._config.current.monitoring.services,
-                                           self._probes.latest, users, window, self._clock.now()))
+        holder = self._config
+        config = out.ConfigState(holder.current.version, holder.generation, holder.ok, isoformat(holder.loaded_at))
+        return json_response(health.health(self._engine, holder.current.monitoring.services,
+                                           self._probes.latest, users, window, self._clock.now(), config))
 
     @requires()
     @operation(out.MetricsOut)
