@@ -6,7 +6,10 @@ The payload is Alertmanager's webhook JSON, ``version: "4"`` (``notify/webhook/w
 ``commonLabels``, ``commonAnnotations``, ``externalURL``, ``groupKey``, ``truncatedAlerts``.
 Fields added by later versions (``notification_reason`` in 0.34) are accepted and ignored.
 
-``tenant_exporter_alertmanager_notifications_total{status,severity}`` counts notifications:
+The last ``ALERTMANAGER_WEBHOOK_HISTORY`` notifications are kept in the database, so every replica
+lists the same ones and a restart loses none; a notification that cannot be stored is answered
+503, and Alertmanager sends it again. ``tenant_exporter_alertmanager_notifications_total{status,severity}``
+counts the notifications this replica stored (sum it over the replicas):
 ``status`` is the group's (firing, resolved), ``severity`` the highest among its alerts, from a
 fixed set (critical, error, warning, info, none, other), so a label value sent from outside can
 never create a series.
@@ -15,12 +18,14 @@ never create a series.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
 import msgspec
 from prometheus_client import CollectorRegistry, Counter
+
+from exporter.core.clock import isoformat
+from exporter.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +90,11 @@ def severity_of(message: WebhookMessage) -> str:
 
 
 class NotificationLog:
-    def __init__(self, registry: CollectorRegistry, keep: int) -> None:
-        self._kept: deque[ReceivedNotification] = deque(maxlen=keep)
+    """The notifications received, kept in the database: every replica lists the same ones, across restarts."""
+
+    def __init__(self, registry: CollectorRegistry, store: Store, keep: int) -> None:
+        self._store = store
+        self._keep = keep
         self._count = Counter("tenant_exporter_alertmanager_notifications",
                               "Webhook notifications received from Alertmanager, by group status and highest "
                               "severity.", ["status", "severity"], registry=registry)
@@ -94,20 +102,23 @@ class NotificationLog:
             for severity in SEVERITIES:
                 self._count.labels(status, severity)
 
-    def receive(self, message: WebhookMessage, received_at: str) -> ReceivedNotification:
+    async def receive(self, message: WebhookMessage, received_at: float) -> ReceivedNotification:
+        """Keep and count ``message`` (StoreError when the database is away: Alertmanager sends it again)."""
         severity = severity_of(message)
+        note = ReceivedNotification(isoformat(received_at), message.receiver, message.status, severity,
+                                    message.group_key, dict(message.group_labels), list(message.alerts),
+                                    int(message.truncated_alerts), message.external_url)
+        await self._store.add_notification(received_at, msgspec.json.encode(note).decode(), self._keep)
         self._count.labels(message.status, severity).inc()
-        note = ReceivedNotification(received_at, message.receiver, message.status, severity, message.group_key,
-                                    dict(message.group_labels), list(message.alerts), int(message.truncated_alerts),
-                                    message.external_url)
-        self._kept.append(note)
         # values come from outside: repr() keeps a newline in a label from forging a log line
         log.info("alertmanager notification: receiver=%r status=%s severity=%s alerts=%d alertnames=%r group=%r",
                  message.receiver, message.status, severity, len(message.alerts),
                  sorted({a.labels.get("alertname", "") for a in message.alerts})[:20], message.group_key)
         return note
 
-    def latest(self, limit: int | None = None) -> list[ReceivedNotification]:
+    async def latest(self, limit: int) -> list[ReceivedNotification]:
         """The kept notifications, newest first."""
-        out = list(reversed(self._kept))
-        return out if limit is None else out[:limit]
+        return [_decode(body) for body in await self._store.notifications(min(limit, self._keep))]
+
+
+_decode = msgspec.json.Decoder(ReceivedNotification).decode

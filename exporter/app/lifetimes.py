@@ -197,6 +197,17 @@ async def alertmanager(s: Services) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def custom_metrics(s: Services) -> AsyncIterator[None]:
+    """The custom series every replica wrote (those not idle past their time to live), then a sync with the
+    other replicas every FLEET_POLL_INTERVAL; at the end, what this replica received since its last write."""
+    await s.custom_sync.read()
+    async with running(("custom-metrics-sync", s.custom_sync.run_forever(s.settings.fleet_poll_interval))):
+        yield
+    with suppress(StoreError):
+        await s.custom_sync.write()
+
+
+@asynccontextmanager
 async def fleet(s: Services) -> AsyncIterator[None]:
     """Apply what other replicas change (their config reloads): the generations now in the database are taken
     as applied (the config was just read), then the database is polled."""
@@ -229,7 +240,7 @@ async def sighup(s: Services) -> AsyncIterator[None]:
 
 
 STEPS: tuple[Step, ...] = (store, outbound, audit, audit_upkeep, keys_and_usage, rate_limits, resources,
-                           metrics_listener, sla, monitoring, alertmanager, fleet)
+                           custom_metrics, metrics_listener, sla, monitoring, alertmanager, fleet)
 
 
 def lifetime(services: Services, *, handle_signals: bool) -> Callable[[web.Application], AsyncIterator[None]]:

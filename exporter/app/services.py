@@ -47,6 +47,7 @@ from exporter.store import Store, store_for
 from exporter.store.change_feed import ChangeFeed
 from exporter.telemetry.custom import CustomMetrics
 from exporter.telemetry.custom_audit import SubmissionDigest
+from exporter.telemetry.custom_sync import CustomMetricsSync
 from exporter.telemetry.exposition import MetricsRenderer
 from exporter.telemetry.http_metrics import HttpMetrics
 from exporter.telemetry.system import LoopLagMonitor, SystemCollector
@@ -100,6 +101,7 @@ class Services:
     system: SystemCollector
     loop_lag: LoopLagMonitor
     custom_metrics: CustomMetrics
+    custom_sync: CustomMetricsSync  # the series shared by every replica and kept across restarts
     renderer: MetricsRenderer
     http_metrics: HttpMetrics | None
     protocol_errors: ProtocolErrors
@@ -138,6 +140,8 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
                      flush_interval=settings.sla_flush_interval, registry=registry)
     probe_results.ensure(s.name for s in config.monitoring.services)
     holder.on_reload(lambda new: probe_results.ensure(s.name for s in new.monitoring.services))
+    custom_limits = lambda: holder.current.monitoring.custom_metrics  # noqa: E731
+    custom = CustomMetrics(registry, clock, custom_limits)
     probes = ProbeRunner(lambda: holder.current.monitoring.services,
                          lambda service: build_check(service, settings, outbound, the_store),
                          clock, [probe_results.record, sla.record], at_start=settings.probe_at_start)
@@ -150,10 +154,11 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
         audit_maintenance=AuditMaintenance(the_store, clock, registry, settings, catalog),
         custom_digest=SubmissionDigest(audit, clock),
         alerting=alerting, probe_results=probe_results, probes=probes, sla=sla,
-        notifications=NotificationLog(registry, settings.alertmanager_webhook_history),
+        notifications=NotificationLog(registry, the_store, settings.alertmanager_webhook_history),
         alertmanager=_alertmanager(settings, registry, clock, outbound, the_store, alerting, audit),
         system=SystemCollector(registry), loop_lag=LoopLagMonitor(registry, settings.loop_lag_interval),
-        custom_metrics=CustomMetrics(registry, clock, lambda: holder.current.monitoring.custom_metrics),
+        custom_metrics=custom, custom_sync=CustomMetricsSync(the_store, custom, clock, custom_limits,
+                                                             margin=settings.store_timeout),
         renderer=MetricsRenderer(registry),
         http_metrics=HttpMetrics(registry, max_series=settings.metrics_max_series) if settings.metrics_enabled
         else None,

@@ -13,10 +13,11 @@ from exporter.store.alerts_sql import AlertStore
 from exporter.store.audit_sql import AuditStore
 from exporter.store.fleet_sql import FleetStore
 from exporter.store.records import ApiKeyRecord
+from exporter.store.shared_sql import SharedStore
 from exporter.store.sla_sql import SlaStore
 
 
-class Store(AuditStore, AlertStore, SlaStore, FleetStore, Protocol):
+class Store(AuditStore, AlertStore, SlaStore, FleetStore, SharedStore, Protocol):
     backend: str
 
     async def open(self) -> None:

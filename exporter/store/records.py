@@ -136,3 +136,15 @@ class FleetChange:
     version: str  # what the replica that made it ended up with (the config's content hash)
     origin: str  # that replica's INSTANCE_ID
     changed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CustomSeriesRow:
+    """The latest sample of one custom metric series (``custom_metric_series``)."""
+
+    tenant_id: str
+    name: str
+    labels: str  # the tags as canonical JSON: [[name, value], ...] sorted by name
+    value: float
+    sample_at: float  # the sample's own timestamp: the latest by it wins
+    updated_at: float  # when a replica last received a sample of the series (its idle time counts from here)

@@ -17,12 +17,13 @@ from exporter.store.fleet_sql import FleetSqlMixin
 from exporter.store.migrations import MIGRATIONS
 from exporter.store.primitives import Row, Tx
 from exporter.store.records import ApiKeyRecord
+from exporter.store.shared_sql import SharedSqlMixin
 from exporter.store.sla_sql import SlaSqlMixin
 
 _KEY_COLUMNS = "id, tenant_id, role, name, token_hash, token_hint, created_at, last_used_at, revoked_at"
 
 
-class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin, FleetSqlMixin):
+class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin, FleetSqlMixin, SharedSqlMixin):
     backend: str = "sql"
 
     # --- primitives, supplied by each backend -------------------------------------------

@@ -72,6 +72,7 @@ class CustomMetrics(Collector):
         self._lock = threading.Lock()  # collect() may run on a rendering thread
         self._series: dict[str, dict[tuple[str, Labels], _Series]] = {}
         self._total = 0
+        self._dirty: set[tuple[str, str, Labels]] = set()  # updated here since the last ``take_dirty``
         # No series can expire before this (a lower bound: updates only make series younger), so a
         # flood of refused requests does not rescan every series each time.
         self._next_expiry = math.inf
@@ -164,6 +165,7 @@ class CustomMetrics(Collector):
                                status=409)
             else:
                 existing.value, existing.timestamp, existing.updated_at = value, at, now
+            self._dirty.add((tenant_id, name, labels))
         self.recorded.labels(tenant_id).inc()
         return Recorded(name, PREFIX + name, value, dict(labels), at)
 
@@ -192,6 +194,38 @@ class CustomMetrics(Collector):
             self._total -= len(stale)
             oldest = min(oldest, min((s.updated_at for s in series.values()), default=math.inf))
         self._next_expiry, self._ttl_ms = oldest + ttl, limits.series_ttl_ms
+
+    def take_dirty(self) -> list[tuple[str, str, Labels, float, float, float]]:
+        """The series updated here since the last call: ``(tenant, name, labels, value, timestamp, updated_at)``."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            out = []
+            for tenant_id, name, labels in dirty:
+                s = self._series.get(tenant_id, {}).get((name, labels))
+                if s is not None:
+                    out.append((tenant_id, name, labels, s.value, s.timestamp, s.updated_at))
+        return out
+
+    def requeue(self, keys: list[tuple[str, str, Labels]]) -> None:
+        """Series whose write failed: written with the next batch."""
+        with self._lock:
+            self._dirty.update(keys)
+
+    def merge(self, tenant_id: str, name: str, labels: Labels, value: float, at: float, updated_at: float) -> None:
+        """A series' latest sample as another replica (or this one, before a restart) received it: kept when it
+        is newer by its timestamp (or as new, when the caps leave room)."""
+        limits = self._limits()
+        with self._lock:
+            series = self._series.setdefault(tenant_id, {})
+            existing = series.get((name, labels))
+            if existing is None:
+                if len(series) < limits.max_series_per_tenant and self._total < limits.max_series_total:
+                    series[(name, labels)] = _Series(value, at, updated_at)
+                    self._total += 1
+                    self._next_expiry = min(self._next_expiry, updated_at + limits.series_ttl_ms / 1000)
+            elif at > existing.timestamp or (at == existing.timestamp and value != existing.value):
+                existing.value, existing.timestamp = value, at
+                existing.updated_at = max(existing.updated_at, updated_at)
 
     def describe(self) -> list[Metric]:
         return []  # dynamic names; registered without names so snapshots (restricted_registry) skip it

@@ -15,7 +15,7 @@ from aiohttp import web
 from exporter.alertmanager.webhook import NotificationLog, ReceivedNotification, WebhookMessage
 from exporter.auth.authenticator import challenge
 from exporter.auth.tokens import same_secret
-from exporter.core.clock import Clock, isoformat
+from exporter.core.clock import Clock
 from exporter.core.errors import Unauthorized
 from exporter.core.parsing import int_param
 from exporter.http.caller import bearer_token, requires
@@ -48,9 +48,10 @@ class AlertmanagerApi:
         """Receive an Alertmanager webhook notification (``version: "4"``): count it, log it, keep it.
 
         Counted in ``tenant_exporter_alertmanager_notifications_total{status,severity}``; the last
-        ``ALERTMANAGER_WEBHOOK_HISTORY`` are listed by ``/api/monitoring/alertmanager/notifications``.
-        401 without the bearer token when ``ALERTMANAGER_WEBHOOK_TOKEN`` is set; 422 for a body that is
-        not a version 4 notification.
+        ``ALERTMANAGER_WEBHOOK_HISTORY`` are kept in the database and listed by every replica at
+        ``/api/monitoring/alertmanager/notifications``. 401 without the bearer token when
+        ``ALERTMANAGER_WEBHOOK_TOKEN`` is set; 422 for a body that is not a version 4 notification; 503 when
+        the database is unavailable (Alertmanager sends it again).
         """
         expected = self._token
         if expected is not None:
@@ -59,13 +60,13 @@ class AlertmanagerApi:
                 raise Unauthorized("this webhook needs the bearer token set in ALERTMANAGER_WEBHOOK_TOKEN",
                                    headers=challenge("invalid_token" if token else None))
         message: WebhookMessage = await read_body(request)
-        note = self._notifications.receive(message, isoformat(self._clock.now()))
+        note = await self._notifications.receive(message, self._clock.now())
         return json_response(WebhookAccepted(True, len(message.alerts), note.severity))
 
     @requires("operator")
     @operation(NotificationsOut, errors=(400,), query={
         "limit": param("at most this many, newest first (1-1000)", type="integer", minimum=1, maximum=1000)})
     async def list_notifications(self, request: web.Request) -> web.Response:
-        """The Alertmanager notifications this process received most recently, newest first (operators)."""
+        """The Alertmanager notifications received most recently, by any replica, newest first (operators)."""
         limit = int_param(request.query, "limit", maximum=1000) or 100
-        return json_response(NotificationsOut(self._notifications.latest(limit)))
+        return json_response(NotificationsOut(await self._notifications.latest(limit)))
