@@ -4,6 +4,8 @@
   service          the whole request pipeline: telemetry, problems, auth, quota (the tenant's rate is far
                    above the load, so nothing is throttled)
   no-telemetry     the same with METRICS_ENABLED=false (what request telemetry costs)
+  shared-limits    the same with REDIS_URL (Redis on 127.0.0.1:6379): the per-second limit is the fleet's,
+                   decided on this replica's credit and synced with Redis in the background
   bare+headers+mw  bench/bare_app.py with the six extra headers and one pass-through middleware: what the
                    service saves by wrapping each route's handler instead (exporter/http/pipeline.py)
   bare+headers     the bare app plus the service's six extra response headers (fixed values): what is
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import urllib.request
@@ -24,7 +27,8 @@ from collections.abc import Sequence
 
 from common import PYTHON, ROOT, Server
 
-VARIANTS = ("service", "no-telemetry", "bare+headers+mw", "bare+headers", "bare+prom", "bare", "fastapi")
+VARIANTS = ("service", "no-telemetry", "shared-limits", "bare+headers+mw", "bare+headers", "bare+prom", "bare",
+            "fastapi")
 BARE_FLAGS = {"bare": [], "bare+headers": ["--headers"], "bare+headers+mw": ["--headers", "--middlewares", "1"],
               "bare+prom": ["--prometheus"]}
 FASTAPI_VENV = ROOT / "bench" / ".venv-fastapi"
@@ -54,6 +58,10 @@ def start_variants(names: Sequence[str], *, wrap: Sequence[str] = (), timeout: f
     if "no-telemetry" in names:
         quiet = Server("no-telemetry", {"METRICS_ENABLED": "false"})
         servers["no-telemetry"] = (quiet, {"Authorization": f"Bearer {quiet.token()}"})
+    if "shared-limits" in names:
+        shared = Server("shared-limits", {"REDIS_URL": "redis://127.0.0.1:6379/0",
+                                          "REDIS_KEY_PREFIX": f"bench-{os.getpid()}:"})
+        servers["shared-limits"] = (shared, {"Authorization": f"Bearer {shared.token()}"})
     for name, flags in BARE_FLAGS.items():
         if name in names:
             bare = Server(name, {})
