@@ -71,7 +71,8 @@ class LimitSync(Collector):
             return True
         started = time.perf_counter()
         try:
-            fleet, levels = await asyncio.wait_for(self._redis.settle(limits.charges(shares)), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                fleet, levels = await self._redis.settle(limits.charges(shares))
         except (RedisError, OSError, TimeoutError) as e:
             was_active = limits.active
             limits.failed(shares)
@@ -98,8 +99,11 @@ class LimitSync(Collector):
             if await self.sync_once():
                 backoff = interval
                 await asyncio.sleep(max(0.0, started + gap - loop.time()))
+                # with no tenant to settle, wake only for a request (or the once-a-second heartbeat)
+                wait = interval if self.limits.serving() else HEARTBEAT
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(self.limits.wake.wait(), max(0.0, started + interval - loop.time()))
+                    async with asyncio.timeout(max(0.0, started + wait - loop.time())):
+                        await self.limits.wake.wait()
             else:
                 backoff = min(MAX_BACKOFF, backoff * 2)
                 await asyncio.sleep(backoff)

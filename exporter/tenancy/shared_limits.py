@@ -104,6 +104,10 @@ class SharedLimits:
         self._wake()
         return False
 
+    def serving(self) -> bool:
+        """Whether any tenant has a share here (asked for, or lingering after its last request)."""
+        return bool(self._shares)
+
     def noted(self, tenant_id: str, rate: RateLimit) -> None:
         """A request decided by the local bucket (Redis unreachable): counted, and synced once Redis is back."""
         self.fail_open += 1
