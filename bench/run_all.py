@@ -29,6 +29,7 @@ FULL = [
     ("soak", ["soak.py", "--minutes", "10"]),
     ("audit", ["audit_bench.py"]),
     ("custom-metric flood", ["custom_metrics_flood.py"]),
+    ("fleet rate across replicas", ["fleet_rate.py", "--outage", "5"]),  # needs PostgreSQL and redis-server
 ]
 QUICK = [
     ("throughput", ["throughput.py", "--rounds", "2", "--seconds", "4"]),
@@ -41,6 +42,7 @@ QUICK = [
     ("memory", ["memory.py", "--requests", "100000", "--attack", "20000"]),
     ("soak", ["soak.py", "--minutes", "1"]),
     ("custom-metric flood", ["custom_metrics_flood.py", "-n", "20000", "-c", "32"]),
+    ("fleet rate across replicas", ["fleet_rate.py", "--seconds", "5", "--warmup", "3"]),
 ]
 
 
