@@ -1,8 +1,10 @@
-"""Fixtures: a real SQLite file and a real PostgreSQL schema per test, and the real app.
+"""Fixtures: a real SQLite file and a real PostgreSQL schema per test, Redis, and the real app.
 
 Every test that needs PostgreSQL is marked ``postgres`` (``-m 'not postgres'`` leaves them out) and
 skips with the reason when no server answers at TEST_POSTGRES_URL, unless TEST_REQUIRE_ALL is set:
 then a missing server fails the run. ``scripts/test`` (and so CI) sets it, so nothing is skipped there.
+Tests that need Redis are marked ``redis`` and follow the same rule (the machine's server at
+127.0.0.1:6379 with a key prefix of their own, or a private ``redis-server`` they may stop).
 """
 
 from __future__ import annotations
