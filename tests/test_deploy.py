@@ -50,8 +50,8 @@ def test_the_stack_keeps_metrics_off_the_published_port() -> None:
 
 def test_one_instance_publishes_8000_and_the_replicas_file_scales_on_postgres() -> None:
     """By default the service is on :8000. With deploy/compose/replicas.yml and a port range, as
-    docs/operations.md says, every replica gets a port of its own and they share one PostgreSQL
-    that the stack starts (healthy first), which Prometheus's DNS discovery finds by service name."""
+    docs/operations.md says, every replica gets a port of its own and they share one PostgreSQL and
+    one Redis that the stack starts (healthy first), which Prometheus's DNS discovery finds by service name."""
     assert ["8000:8000"] == COMPOSE["services"]["tenant-exporter"]["ports"]
     stack = load_compose(BASE, REPLICAS, env={"TENANT_EXPORTER_PORTS": "8000-8002"})
     service = stack["services"]["tenant-exporter"]
@@ -62,9 +62,12 @@ def test_one_instance_publishes_8000_and_the_replicas_file_scales_on_postgres() 
     assert ("postgresql", "postgres") == (database.scheme, database.hostname)
     postgres = stack["services"][database.hostname]
     assert re.search(r":\d+\.\d+$", postgres["image"]), postgres["image"]
-    assert {"postgres": {"condition": "service_healthy"}} == service["depends_on"]
+    assert {"postgres": {"condition": "service_healthy"}, "redis": {"condition": "service_healthy"}} \
+        == service["depends_on"]
     assert "pg_isready" in postgres["healthcheck"]["test"]
     assert "ports" not in postgres  # only on the stack's network
+    redis = stack["services"][urlsplit(service["environment"]["REDIS_URL"]).hostname]
+    assert (["CMD", "redis-cli", "ping"], False) == (redis["healthcheck"]["test"], "ports" in redis)
     assert {"postgres-data", "tenant-exporter-data"} <= set(stack["volumes"])
     assert service["environment"]["ALERTMANAGER_URL"] == COMPOSE["services"]["tenant-exporter"]["environment"][
         "ALERTMANAGER_URL"]  # the base file's settings stay
