@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from exporter.core.clock import Clock
 from exporter.tenancy.redis_gcra import RedisGcra
-from exporter.tenancy.shared_limits import SharedLimits
+from exporter.tenancy.shared_limits import Share, SharedLimits
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +74,11 @@ class LimitSync(Collector):
             async with asyncio.timeout(self._timeout):
                 fleet, levels = await self._redis.settle(limits.charges(shares))
         except (RedisError, OSError, TimeoutError) as e:
-            was_active = limits.active
-            limits.failed(shares)
-            self._syncs.labels("failed").inc()
-            self._shared.set(0)
-            if was_active:
-                log.warning("Redis unreachable (%s): each replica limits tenants on its own until it answers",
-                            type(e).__name__ if isinstance(e, TimeoutError) else e)
+            self._failed(shares, e if not isinstance(e, TimeoutError) else f"no answer within {self._timeout:g} s")
+            return False
+        except Exception:  # a bug here must not leave the limits shared on stale credits
+            log.exception("rate limit sync failed")
+            self._failed(shares, "an unexpected error")
             return False
         self._duration.observe(time.perf_counter() - started)
         self._syncs.labels("ok").inc()
@@ -90,6 +88,13 @@ class LimitSync(Collector):
         self._shared.set(1)
         self._last_ok = self._monotonic()
         return True
+
+    def _failed(self, shares: list[Share], why: object) -> None:
+        if self.limits.active:
+            log.warning("Redis unreachable (%s): each replica limits tenants on its own until it answers", why)
+        self.limits.failed(shares)
+        self._syncs.labels("failed").inc()
+        self._shared.set(0)
 
     async def run_forever(self, interval: float) -> None:
         gap, backoff = interval / 5, interval
