@@ -129,6 +129,29 @@ SCENARIOS: list[dict[str, Any]] = [
         check("28m", "MetricsSeriesNearCap", firing("MetricsSeriesNearCap", 1.2, instance="a:9464",
                                                     metric="http_requests_total")),
     ]},
+    {"name": "a replica that cannot reach Redis for a minute, and only that one", "input_series": [
+        series("tenant_exporter_rate_limit_shared", 'instance="a:9464"', "1x20"),
+        series("tenant_exporter_rate_limit_shared", 'instance="b:9464"', "1x3 0x5 1x11"),
+    ], "alert_rule_test": [
+        check("4m30s", "RateLimitsPerReplica"),  # b at 0 since 4m: pending for 1m
+        check("5m", "RateLimitsPerReplica", firing("RateLimitsPerReplica", 0, instance="b:9464")),
+        check("10m", "RateLimitsPerReplica"),  # b shares again from 10m
+    ]},
+    {"name": "replicas on two config versions for five minutes; a reload that reaches every one in time is quiet",
+     "input_series": [
+         # a reload at 3m reaches b a minute later (no alert); from 10m b runs v3 alone (its files differ);
+         # a replaced version's series goes stale at once, as in a scrape
+         {"series": f'tenant_exporter_config_info{{{JOB},instance="a:9464",version="v1"}}', "values": "1x2 stale"},
+         {"series": f'tenant_exporter_config_info{{{JOB},instance="a:9464",version="v2"}}', "values": "_x3 1x26"},
+         {"series": f'tenant_exporter_config_info{{{JOB},instance="b:9464",version="v1"}}', "values": "1x3 stale"},
+         {"series": f'tenant_exporter_config_info{{{JOB},instance="b:9464",version="v2"}}',
+          "values": "_x4 1x5 stale"},
+         {"series": f'tenant_exporter_config_info{{{JOB},instance="b:9464",version="v3"}}', "values": "_x10 1x19"},
+     ], "alert_rule_test": [
+        check("9m", "ConfigVersionsDiffer"),
+        check("14m", "ConfigVersionsDiffer"),  # two versions since 10m: pending
+        check("15m", "ConfigVersionsDiffer", firing("ConfigVersionsDiffer", 2)),
+    ]},
     {"name": "a tenant nearing its custom series limit", "input_series": [
         series("tenant_exporter_custom_series", 'instance="a:9464",tenant="acme"', "950x20"),
         series("tenant_exporter_custom_series", 'instance="a:9464",tenant="globex"', "100x20"),

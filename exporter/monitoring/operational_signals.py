@@ -78,6 +78,11 @@ OPS_SIGNALS: Final[Mapping[str, OpsSignal]] = MappingProxyType({s.name: s for s 
               'tenant_exporter_metrics_series{job="$job"}\n/ on (job, instance, metric)\n'
               'tenant_exporter_metrics_series_limit{job="$job"}',
               "instance:tenant_exporter_metrics_series:ratio"),
+    OpsSignal("rate_limit_shared", "Rate limits shared through Redis (1) or per replica (0), with REDIS_URL",
+              "count", ("instance",), 'tenant_exporter_rate_limit_shared{job="$job"}'),
+    OpsSignal("config_versions", "Config versions the replicas run (1 when they agree)", "count", (),
+              'count by (job) (count by (job, version) (tenant_exporter_config_info{job="$job"}))',
+              "job:tenant_exporter_config_versions:count"),
     OpsSignal("custom_series_usage", "A tenant's custom metric series / its limit", "ratio", ("instance", "tenant"),
               'tenant_exporter_custom_series{job="$job"}\n/ on (job, instance) group_left\n'
               'tenant_exporter_custom_series_limit{job="$job"}',
