@@ -4,10 +4,11 @@ Reload is Prometheus-like: SIGHUP or ``POST /-/reload``. A bad file keeps the ol
 logs why, and sets ``tenant_exporter_config_last_reload_successful`` to 0.
 
 With several replicas (``share_reloads``), a reload on one is a reload on all: the replica that
-was asked reloads, then publishes the reload (``store/change_feed.py``), and every other replica
-reloads its own ``CONFIG_DIR`` at its next poll. Each validates what it reads: a bad file is
-refused by every replica, each keeping the version it runs. The fleet's count of reloads,
-``tenant_exporter_config_reload_generation``, is the same on every replica that has caught up.
+was asked reloads, records it in the audit log, then publishes it (``pass_on``, through
+``store/change_feed.py``), and every other replica reloads its own ``CONFIG_DIR`` at its next
+poll. Each validates what it reads: a bad file is refused by every replica, each keeping the
+version it runs. The fleet's count of reloads, ``tenant_exporter_config_reload_generation``, is
+the same on every replica that has caught up.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class ConfigHolder:
         feed.subscribe(TOPIC, self._follow)
 
     async def _follow(self, change: FleetChange) -> None:
-        result = await self._reload()
+        result = await self.reload()
         log.info("config reload %d, asked on %s at %s: %s", change.generation, change.origin,
                  isoformat(change.changed_at),
                  f"version {result.version}" if result.ok else f"refused, keeping version {result.version}")
@@ -129,13 +130,14 @@ class ConfigHolder:
     def on_reload(self, listener: Callable[[Config], None]) -> None:
         self._listeners.append(listener)
 
-    async def reload(self) -> ReloadResult:
-        """Reload here, then ask every other replica to reload (each checks its own files)."""
-        result = await self._reload()
+    async def pass_on(self, result: ReloadResult) -> ReloadResult:
+        """Ask every other replica to make the reload this replica just made (each checks its own files); the
+        result with the fleet's generation of the reload, once it is told (the database may be away)."""
         change = None if self._feed is None else await self._feed.publish(TOPIC, result.version)
         return result if change is None else replace(result, generation=change.generation)
 
-    async def _reload(self) -> ReloadResult:
+    async def reload(self) -> ReloadResult:
+        """Reload this replica's files (``pass_on`` then tells the others)."""
         async with self._lock:
             try:
                 config = await asyncio.to_thread(load_config, self._settings)

@@ -226,6 +226,7 @@ async def sighup(s: Services) -> AsyncIterator[None]:
         result = await s.config.reload()
         with suppress(StoreError):  # logged by the audit writer; the reload itself stands
             await s.audit.record(config_reload(result, Actor.system("signal:SIGHUP")))
+        await s.config.pass_on(result)  # every other replica reloads too
 
     def on_sighup() -> None:
         task = asyncio.create_task(reload())

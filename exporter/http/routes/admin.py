@@ -54,7 +54,10 @@ class OperationsApi:
         """Reload every config file, on this replica and then on every other; a bad file keeps the old config
         and answers 400 with the errors (the other replicas, reading the same files, refuse them too)."""
         result = await self._config.reload()
-        await self._auditing.log.record(config_reload(result, actor(request[PRINCIPAL]), context(request)))
+        try:
+            await self._auditing.log.record(config_reload(result, actor(request[PRINCIPAL]), context(request)))
+        finally:  # the other replicas reload too, even when the audit log cannot take the event (503)
+            result = await self._config.pass_on(result)
         if not result.ok:
             raise BadRequest(
                 "the configuration was not reloaded; the previous version stays in use",
