@@ -217,3 +217,19 @@ async def test_a_refusal_across_replicas_tells_the_truth_in_its_headers(
     headers = refused.value.headers
     assert ('"burst";q=3;w=2', '"burst";r=0;t=1', "1") == (
         headers["RateLimit-Policy"].split(", ")[1], headers["RateLimit"].split(", ")[1], headers["Retry-After"])
+
+
+@pytest.mark.parametrize(
+    ("level", "rate", "elapsed", "expected"),
+    [(5, 10.0, 0.0, 1), (0, 10.0, 0.0, 1), (-29, 10.0, 0.0, 3), (-29, 10.0, 1.0, 2), (-4, 0.5, 0.0, 10)],
+    ids=["tokens left elsewhere: the next sync, a second at most", "empty: the next token is a tenth of a second away",
+         "30 tokens in debt at 10/s: three seconds", "a second later: two", "5 in debt at one every 2 s: ten seconds"])
+def test_retry_after_is_when_this_replica_can_admit_again(level: int, rate: float, elapsed: float,
+                                                          expected: int) -> None:
+    """A refusal's Retry-After is the next sync (1 s, the least a header can say) while the fleet's bucket has
+    tokens, and the time until its next token when it is in debt."""
+    limits = SharedLimits()
+    share = limits.share("acme", RateLimit(rate, 50))
+    [sent] = limits.due()
+    limits.settled([sent], 1, [Level(level, 1, 1.0)], now=100.0)
+    assert expected == share.retry_after(100.0 + elapsed)

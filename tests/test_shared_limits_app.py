@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from exporter.core.errors import SettingsError
+from exporter.settings import Settings
 from tests.support.helpers import eventually, make_config_dir
 from tests.support.metrics_helpers import value
 from tests.support.redis_server import RedisServer, RedisTarget
@@ -64,3 +68,13 @@ async def test_with_redis_unreachable_at_start_the_replica_serves_and_shares_onc
     await eventually(shared, "the limits are shared once Redis answers", deadline=10)
     assert [200, 200, 200, 200, 429] == [status for status, _ in answers]
     assert (0.0, 5.0) == (value(before, SHARED), value(before, FAIL_OPEN))
+
+
+@pytest.mark.parametrize("url", ["http://cache:6379", "redis//nohost", "postgresql://u:secret@db/x"],
+                         ids=["an http URL", "no scheme", "another database's URL (with a password)"])
+def test_a_redis_url_that_is_not_one_is_refused_without_echoing_it(url: str) -> None:
+    """REDIS_URL must be redis://, rediss:// or unix://; the error says so and never repeats the value (it may
+    hold a password)."""
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"REDIS_URL": url})
+    assert url not in str(refused.value) and "REDIS_URL must be a redis://" in str(refused.value)
