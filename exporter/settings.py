@@ -74,6 +74,7 @@ class Settings:
     prometheus_url: str | None = None  # for GET /api/monitoring/sla?source=prometheus
     sla_flush_interval: float = 5.0  # seconds between writes of batched probe results
     instance_id: str | None = None  # this replica's name in SLA records (default: host name and port)
+    alert_outage_tolerance: float = 3600.0  # seconds a stop may last and the alerts' state still be restored
 
     @property
     def listener_url(self) -> str:
@@ -144,6 +145,7 @@ class Settings:
             "prometheus_url": _http_url(env, "PROMETHEUS_URL"),
             "sla_flush_interval": _float(env, "SLA_FLUSH_INTERVAL", base.sla_flush_interval),
             "instance_id": env.get("INSTANCE_ID") or None,
+            "alert_outage_tolerance": _float(env, "ALERT_OUTAGE_TOLERANCE", base.alert_outage_tolerance),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)

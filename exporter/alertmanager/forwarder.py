@@ -85,6 +85,7 @@ class AlertForwarder:
         self.resend_interval = resend_interval
         self._generator_url = generator_url
         self._sent: dict[str, _Sent] = {}
+        self._seeded = False
         self._alerts_sent = Counter("tenant_exporter_alertmanager_alerts_sent",
                                     "In-process alerts posted to Alertmanager, by state.", ["state"],
                                     registry=registry)
@@ -94,6 +95,12 @@ class AlertForwarder:
     def due(self) -> Batch:
         """What to post now, at the clock's time. Changes nothing (``sent`` does, once it is posted)."""
         now, mono = self._clock.now(), self._clock.monotonic()
+        if not self._seeded:  # alerts restored as firing were sent before the restart: resend, never re-fire
+            self._seeded = True
+            for alert in self._engine.restored:
+                if alert.state is AlertState.FIRING:
+                    payload = postable(alert, now, self.resend_interval, self._generator_url)
+                    self._sent.setdefault(alert.id, _Sent(AlertState.FIRING, mono - self.resend_interval, payload))
         out: list[tuple[AlertState, dict[str, Any]]] = []
         after: dict[str, _Sent] = {}
         seen: set[str] = set()

@@ -162,8 +162,10 @@ async def sla(s: Services) -> AsyncIterator[None]:
 @asynccontextmanager
 async def monitoring(s: Services) -> AsyncIterator[None]:
     """The rule evaluator and the probes (need resources sampled once, so the first evaluation sees CPU and
-    memory, and the SLA history the probes add to), each on its interval from monitoring.yml."""
-    await s.alerting.tick()  # the window starts now
+    memory, and the SLA history the probes add to), each on its interval from monitoring.yml. The evaluator
+    first takes back its window and alerts from before a restart, then evaluates once before any request."""
+    await s.alerting.restore()
+    await s.alerting.tick()
     async with running(("alert-evaluator", s.alerting.run_forever()), ("probes", s.probes.run_forever())):
         yield
 

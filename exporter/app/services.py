@@ -124,10 +124,12 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
     auth_failures = AuthFailureSampler(audit, clock, registry)
     auditing = Auditing(audit, auth_failures)
 
-    alerting = AlertEngine(registry, clock, monitoring, the_store)
+    instance = settings.instance_id or f"{socket.gethostname()}:{settings.port}"
+    alerting = AlertEngine(registry, clock, monitoring, the_store, instance=instance,
+                           outage_tolerance=settings.alert_outage_tolerance)
     probe_results = ProbeCollector(registry)
-    sla = SlaTracker(the_store, clock, monitoring, settings.instance_id or f"{socket.gethostname()}:{settings.port}",
-                     flush_interval=settings.sla_flush_interval, registry=registry)
+    sla = SlaTracker(the_store, clock, monitoring, instance, flush_interval=settings.sla_flush_interval,
+                     registry=registry)
     probe_results.ensure(s.name for s in config.monitoring.services)
     holder.on_reload(lambda new: probe_results.ensure(s.name for s in new.monitoring.services))
     probes = ProbeRunner(lambda: holder.current.monitoring.services,

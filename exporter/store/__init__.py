@@ -8,18 +8,20 @@ from exporter.core.errors import SettingsError
 from exporter.store.protocol import Store
 from exporter.store.records import (
     AckRecord,
+    AlertStateRow,
     ApiKeyRecord,
     AuditFilter,
     AuditRecord,
     BreachRow,
     ChainHead,
     ProbeDayRow,
+    SnapshotRow,
     StoredCheckpoint,
 )
 
 __all__ = [
-    "AckRecord", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead", "ProbeDayRow", "Store",
-    "StoredCheckpoint", "open_store", "start_store", "store_for",
+    "AckRecord", "AlertStateRow", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead",
+    "ProbeDayRow", "SnapshotRow", "Store", "StoredCheckpoint", "open_store", "start_store", "store_for",
 ]
 
 

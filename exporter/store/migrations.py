@@ -169,4 +169,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE alert_acknowledgements ADD COLUMN silence_ended_at DOUBLE PRECISION",
         ),
     ),
+    Migration(
+        6,
+        "the evaluator's durable memory: window snapshots and alert states, per replica",
+        (
+            # each replica's alerts as of their last change (pending, firing, resolved), so that a restarted
+            # evaluator keeps their active_at and a firing alert stays firing; times in milliseconds
+            """CREATE TABLE alert_states (
+                instance TEXT NOT NULL,
+                alert_id TEXT NOT NULL,
+                alertname TEXT NOT NULL,
+                severity TEXT NOT NULL,
+                labels TEXT NOT NULL,
+                state TEXT NOT NULL,
+                value DOUBLE PRECISION NOT NULL,
+                active_at_ms BIGINT NOT NULL,
+                fired_at_ms BIGINT,
+                resolved_at_ms BIGINT,
+                updated_ms BIGINT NOT NULL,
+                PRIMARY KEY (instance, alert_id)
+            )""",
+        ),
+        # one row per evaluation and replica: the snapshot of the metric families, compressed; pruned to the window
+        sqlite_only=("CREATE TABLE monitoring_snapshots (instance TEXT NOT NULL, t_ms BIGINT NOT NULL, "
+                     "data BLOB NOT NULL, PRIMARY KEY (instance, t_ms))",),
+        postgres_only=("CREATE TABLE monitoring_snapshots (instance TEXT NOT NULL, t_ms BIGINT NOT NULL, "
+                       "data BYTEA NOT NULL, PRIMARY KEY (instance, t_ms))",),
+    ),
 )

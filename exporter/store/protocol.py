@@ -11,11 +11,12 @@ from typing import Protocol
 
 from exporter.store.alerts_sql import AlertStore
 from exporter.store.audit_sql import AuditStore
+from exporter.store.monitoring_sql import MonitoringStore
 from exporter.store.records import ApiKeyRecord
 from exporter.store.sla_sql import SlaStore
 
 
-class Store(AuditStore, AlertStore, SlaStore, Protocol):
+class Store(AuditStore, AlertStore, MonitoringStore, SlaStore, Protocol):
     backend: str
 
     async def open(self) -> None:

@@ -125,3 +125,29 @@ class BreachRow:
     failures: int
     ended_at: float | None
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """One evaluation's snapshot of the metric families, encoded (``monitoring/durable.py``), by replica."""
+
+    instance: str
+    t_ms: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStateRow:
+    """One in-process alert as its replica last saw it change (labels as canonical JSON text)."""
+
+    instance: str
+    alert_id: str
+    alertname: str
+    severity: str
+    labels: str
+    state: str  # pending | firing | resolved
+    value: float
+    active_at_ms: int
+    fired_at_ms: int | None
+    resolved_at_ms: int | None
+    updated_ms: int

@@ -14,6 +14,7 @@ from typing import Any
 from exporter.store.alerts_sql import AlertsSqlMixin
 from exporter.store.audit_sql import AuditSqlMixin
 from exporter.store.migrations import MIGRATIONS
+from exporter.store.monitoring_sql import MonitoringSqlMixin
 from exporter.store.primitives import Row, Tx
 from exporter.store.records import ApiKeyRecord
 from exporter.store.sla_sql import SlaSqlMixin
@@ -21,7 +22,7 @@ from exporter.store.sla_sql import SlaSqlMixin
 _KEY_COLUMNS = "id, tenant_id, role, name, token_hash, token_hint, created_at, last_used_at, revoked_at"
 
 
-class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin):
+class SqlStore(AuditSqlMixin, AlertsSqlMixin, MonitoringSqlMixin, SlaSqlMixin):
     backend: str = "sql"
 
     # --- primitives, supplied by each backend -------------------------------------------
