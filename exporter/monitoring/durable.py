@@ -59,7 +59,6 @@ class EvaluatorMemory:
         self.instance = instance
         self._snapshots: dict[int, Snapshot] = {}
         self._written: dict[str, tuple[str, int, int | None, int | None]] = {}
-        self.writes = 0  # successful flushes, for tests and metrics
 
     def note(self, snapshot: Snapshot, window_ms: int) -> None:
         """Queue a snapshot (those older than the window are dropped: a restart could not use them)."""
@@ -95,4 +94,3 @@ class EvaluatorMemory:
             await self._store.delete_alert_states(self.instance, gone)
             for alert_id in gone:
                 del self._written[alert_id]
-        self.writes += 1
