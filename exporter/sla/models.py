@@ -20,6 +20,7 @@ class BreachOut(msgspec.Struct):
     ongoing: bool
     failed_probes: int
     detail: str  # what the first failed probe saw
+    cause: str  # probes (a run of failed probes) | unobserved (no replica was running)
 
 
 class ServiceSlaOut(msgspec.Struct):
@@ -31,6 +32,10 @@ class ServiceSlaOut(msgspec.Struct):
     downtime_minutes: float
     degraded_minutes: float | None  # slow but up (not downtime); null from Prometheus
     observed_minutes: float  # time covered by probe results
+    unobserved_minutes: float  # since monitoring began, time no replica observed (counted as downtime under `down`)
+    coverage: float | None  # %, the observed share of the month since monitoring began; null before it began
+    unobserved_policy: str  # down (unobserved time is downtime) | exclude (left out of uptime)
+    budgeting_method: str  # Timeslices: each probe interval is one slice, good or bad (OpenSLO's term)
     breaches_this_month: int
     breaches: list[BreachOut] | None  # with ?details=true (from the service's records); null otherwise
 
@@ -63,6 +68,8 @@ class Indicator(msgspec.Struct):
 class UptimeDay(msgspec.Struct):
     date: str
     uptime: float | None  # %; null for a day without data
+    downtime_minutes: float  # as the service's policy counts it (unobserved time included under `down`)
+    unobserved_minutes: float  # no replica observed the service (it was not running)
 
 
 class Component(msgspec.Struct):

@@ -21,14 +21,17 @@ def _minutes(seconds: float) -> float:
 
 def _service_out(sla: ServiceSla, details: bool, now: float) -> m.ServiceSlaOut:
     breaches = [m.BreachOut(b.id, isoformat(b.started_at), None if b.ended_at is None else isoformat(b.ended_at),
-                            _minutes(b.duration_seconds(now)), b.ongoing, b.failures, b.detail)
+                            _minutes(b.duration_seconds(now)), b.ongoing, b.failures, b.detail,
+                            "unobserved" if b.failures == 0 else "probes")
                 for b in sla.breach_list] if details else None
     return m.ServiceSlaOut(
         uptime=pct(sla.uptime), sla_target=sla.target.percent, compliant=sla.compliant,
         error_budget_remaining_minutes=_minutes(sla.budget_remaining_seconds),
         error_budget_minutes=_minutes(sla.budget_seconds), downtime_minutes=_minutes(sla.downtime_seconds),
         degraded_minutes=None if sla.degraded_seconds is None else _minutes(sla.degraded_seconds),
-        observed_minutes=_minutes(sla.observed_seconds), breaches_this_month=sla.breaches, breaches=breaches,
+        observed_minutes=_minutes(sla.observed_seconds), unobserved_minutes=_minutes(sla.unobserved_seconds),
+        coverage=pct(sla.coverage), unobserved_policy=sla.policy, budgeting_method="Timeslices",
+        breaches_this_month=sla.breaches, breaches=breaches,
     )
 
 

@@ -151,7 +151,10 @@ def status_body(snapshot: SlaSnapshot, engine: AlertEngine, monitoring: Monitori
             updated_at=isoformat(state.last_checked_at) if state.last_checked_at else created, position=position,
             description=service.description, showcase=True, start_date=first, group_id=None, page_id=PAGE_ID,
             group=False, only_show_if_degraded=False,
-            uptime_days=[m.UptimeDay(day, pct(u)) for day, u in snapshot.history.get(service.name, ())],
+            uptime_days=[m.UptimeDay(day, pct(p.uptime(service.unobserved)),
+                                     round(float(p.counted(service.unobserved)[1]) / 60_000, 3),
+                                     round(float(p.unobserved) / 60_000, 3))
+                         for day, p in snapshot.history.get(service.name, ())],
             uptime_month_to_date=pct(sla.uptime) if sla else None, sla_target=service.target.percent,
         ))
     by_id = {c.id: c for c in components}

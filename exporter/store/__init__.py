@@ -15,13 +15,14 @@ from exporter.store.records import (
     BreachRow,
     ChainHead,
     ProbeDayRow,
+    SessionRow,
     SnapshotRow,
     StoredCheckpoint,
 )
 
 __all__ = [
     "AckRecord", "AlertStateRow", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead",
-    "ProbeDayRow", "SnapshotRow", "Store", "StoredCheckpoint", "open_store", "start_store", "store_for",
+    "ProbeDayRow", "SessionRow", "SnapshotRow", "Store", "StoredCheckpoint", "open_store", "start_store", "store_for",
 ]
 
 

@@ -196,4 +196,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         postgres_only=("CREATE TABLE monitoring_snapshots (instance TEXT NOT NULL, t_ms BIGINT NOT NULL, "
                        "data BYTEA NOT NULL, PRIMARY KEY (instance, t_ms))",),
     ),
+    Migration(
+        7,
+        "SLA: each replica's runs per service (heartbeats), so unobserved time is known",
+        (
+            # one row per replica run and service, its observed_until moved forward by a heartbeat every
+            # SLA_FLUSH_INTERVAL: the time no row covers was observed by nobody (the service was not running)
+            """CREATE TABLE sla_sessions (
+                id TEXT NOT NULL,
+                service TEXT NOT NULL,
+                observer TEXT NOT NULL,
+                started_at DOUBLE PRECISION NOT NULL,
+                observed_until DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (id, service)
+            )""",
+            "CREATE INDEX sla_sessions_until ON sla_sessions (observed_until)",
+        ),
+    ),
 )

@@ -151,3 +151,15 @@ class AlertStateRow:
     fired_at_ms: int | None
     resolved_at_ms: int | None
     updated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """One replica's run, for one service: it observed the service from ``started_at`` to ``observed_until``
+    (its latest heartbeat). Time no session covers was observed by nobody."""
+
+    id: str
+    service: str
+    observer: str
+    started_at: float
+    observed_until: float

@@ -75,7 +75,7 @@ class SlaApi:
         monitoring = self._config.current.monitoring
         now = self._clock.now()
         figures = await month_from_prometheus(self._client, self._prometheus_url, monitoring.job,
-                                              monitoring.services, now)
+                                              monitoring.services, monitoring.sla, now)
         return json_response(report(figures, overall(figures), Month.of(now), now, source, details=False))
 
     @operation(m.StatusOut)
