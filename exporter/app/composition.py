@@ -70,7 +70,7 @@ def create_app(
 def _add_routes(app: web.Application, s: Services) -> DocsApi:
     pipeline = app[PIPELINE] = Pipeline(app, s.access, s.http_metrics, exclude=s.settings.metrics_exclude_paths,
                                         cors=s.cors)
-    sla = SlaApi(s.sla, s.alerting, s.config, s.clock, s.outbound, s.settings.prometheus_url,
+    sla = SlaApi(s.sla, s.request_slos, s.alerting, s.config, s.clock, s.outbound, s.settings.prometheus_url,
                  s.settings.public_base_url)
     docs = DocsApi()
     apis: list[Api] = [

@@ -150,13 +150,16 @@ async def metrics_listener(s: Services) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def sla(s: Services) -> AsyncIterator[None]:
-    """The SLA history (needs the store); batches flushed in the background and at the end."""
+    """The SLA history and the request SLOs' counts (need the store); batches flushed in the background and at
+    the end."""
     await s.sla.load()
+    await s.request_slos.load()
     s.sla.snapshot()
-    async with running(("sla-flush", s.sla.run_forever())):
+    async with running(("sla-flush", s.sla.run_forever()), ("slo-flush", s.request_slos.run_forever())):
         yield
     with suppress(StoreError):
         await s.sla.flush()  # a clean shutdown loses no probe result
+    await s.request_slos.flush()  # ... and no counted request (a failure is logged and kept, to no avail)
 
 
 @asynccontextmanager

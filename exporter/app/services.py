@@ -43,6 +43,7 @@ from exporter.monitoring.engine import AlertEngine
 from exporter.settings import Settings
 from exporter.sla.checks import build_check
 from exporter.sla.probes import ProbeCollector, ProbeRunner
+from exporter.sla.request_slos import RequestSloTracker
 from exporter.sla.tracker import SlaTracker
 from exporter.store import Store, store_for
 from exporter.telemetry.custom import CustomMetrics
@@ -89,6 +90,7 @@ class Services:
     probe_results: ProbeCollector
     probes: ProbeRunner
     sla: SlaTracker
+    request_slos: RequestSloTracker
     notifications: NotificationLog
     alertmanager: Alertmanager | None
     # telemetry
@@ -143,6 +145,8 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
         audit_maintenance=AuditMaintenance(the_store, clock, registry, settings, catalog),
         custom_digest=SubmissionDigest(audit, clock),
         alerting=alerting, probe_results=probe_results, probes=probes, sla=sla,
+        request_slos=RequestSloTracker(registry, the_store, clock, monitoring, instance,
+                                       flush_interval=settings.sla_flush_interval),
         notifications=NotificationLog(registry, settings.alertmanager_webhook_history),
         alertmanager=_alertmanager(settings, registry, clock, outbound, the_store, alerting, audit),
         system=SystemCollector(registry), loop_lag=LoopLagMonitor(registry, settings.loop_lag_interval),

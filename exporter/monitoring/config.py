@@ -24,6 +24,7 @@ from exporter.core.parsing import whole
 from exporter.core.yamlfile import PathT, YamlDoc, load_yaml, raise_if_issues
 from exporter.monitoring.services import ServiceConfig, SlaSettings, SlaSpec, load_services, load_sla
 from exporter.monitoring.signals import SIGNALS, Signal
+from exporter.monitoring.slos import RequestSlo, load_slos
 
 SUPPORTED_VERSION: Final = 1
 FILE_NAME: Final = "monitoring.yml"
@@ -109,6 +110,7 @@ class MonitoringConfig:
     digest: str
     services: tuple[ServiceConfig, ...] = ()
     sla: SlaSettings = dataclasses.field(default_factory=lambda: SlaSettings(2, 60_000, 20))
+    slos: tuple[RequestSlo, ...] = ()  # request-based and latency SLOs of the API
 
     def service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.services if s.name == name), None)
@@ -158,6 +160,7 @@ class _TopSpec(msgspec.Struct, forbid_unknown_fields=True):
     custom_metrics: _CustomSpec = msgspec.field(default_factory=_CustomSpec)
     services: dict[str, Any] | None = None
     sla: SlaSpec = msgspec.field(default_factory=SlaSpec)
+    slos: list[Any] | None = None
 
 
 def load_monitoring(config_dir: Path) -> MonitoringConfig:
@@ -190,11 +193,12 @@ def load_monitoring(config_dir: Path) -> MonitoringConfig:
     custom = _custom(doc, top.custom_metrics)
     services = load_services(doc, top.services, probes.interval_ms, probes.timeout_ms)
     sla = load_sla(doc, top.sla)
+    slos = load_slos(doc, top.slos)
     raise_if_issues(doc)
     return MonitoringConfig(
         evaluation_interval_ms=interval, window_ms=window, job=top.prometheus.job, rules=rules, probes=probes,
         custom_metrics=custom, file=str(path), digest=hashlib.sha256(path.read_bytes()).hexdigest()[:16],
-        services=services, sla=sla,
+        services=services, sla=sla, slos=slos,
     )
 
 

@@ -24,8 +24,10 @@ from fractions import Fraction
 from exporter.core.clock import Month
 from exporter.core.outbound import HttpClient
 from exporter.monitoring.services import ServiceConfig, SlaSettings
+from exporter.monitoring.slos import RequestSlo
 from exporter.sla.accounting import Pooled, ServiceSla, month_budget_seconds
 from exporter.sla.prometheus_up import get_json, up_coverage
+from exporter.sla.request_slos import SloFigures
 
 
 def queries(job: str, range_seconds: int) -> dict[str, str]:
@@ -76,4 +78,20 @@ async def month_from_prometheus(client: HttpClient, base_url: str, job: str, ser
             unobserved_seconds=up.unobserved_seconds,
             coverage=coverage, policy=service.unobserved,
         ))
+    return out
+
+
+async def slos_from_prometheus(client: HttpClient, base_url: str, job: str, slos: Sequence[RequestSlo], now: float,
+                               ) -> list[tuple[SloFigures, list[SloFigures]]]:
+    """The request SLOs' month to date from the request counters Prometheus scraped (``increase()``, rounded)."""
+    window = f"{max(1, int(now - Month.of(now).start))}s"
+    out: list[tuple[SloFigures, list[SloFigures]]] = []
+    for slo in slos:
+        valid = await _query(client, base_url, slo.total(job, window), now)
+        bad = await _query(client, base_url, slo.errors(job, window), now)
+        counts = {key: (round(v), round(bad.get(key, 0.0))) for key, v in valid.items()}
+        tenants = [SloFigures(slo, tenant, v, b) for tenant, (v, b) in sorted(counts.items())] if slo.per_tenant \
+            else []
+        total = SloFigures(slo, None, sum(v for v, _ in counts.values()), sum(b for _, b in counts.values()))
+        out.append((total, tenants))
     return out

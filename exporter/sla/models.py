@@ -29,6 +29,8 @@ class ServiceSlaOut(msgspec.Struct):
     compliant: bool | None  # uptime >= sla_target (exactly); null without data
     error_budget_remaining_minutes: float  # (1 - target) x month length - downtime; negative once overspent
     error_budget_minutes: float  # (1 - target) x the whole month's length
+    error_budget_remaining: float  # share of the budget left (negative once overspent)
+    burn_rate: float  # downtime share of the counted period / (1 - target); 0 without data
     downtime_minutes: float
     degraded_minutes: float | None  # slow but up (not downtime); null from Prometheus
     observed_minutes: float  # time covered by probe results
@@ -38,6 +40,30 @@ class ServiceSlaOut(msgspec.Struct):
     budgeting_method: str  # Timeslices: each probe interval is one slice, good or bad (OpenSLO's term)
     breaches_this_month: int
     breaches: list[BreachOut] | None  # with ?details=true (from the service's records); null otherwise
+
+
+class SloFiguresOut(msgspec.Struct):
+    valid_requests: int
+    bad_requests: int  # 5xx, or slower than the threshold
+    attainment: float | None  # %, good / valid this month; null without traffic (never NaN)
+    compliant: bool | None  # attainment >= objective (exactly); null without traffic
+    error_budget_requests: float  # (1 - objective) x valid requests
+    error_budget_used_requests: int  # = bad_requests
+    error_budget_remaining_requests: float  # negative once overspent
+    error_budget_remaining: float  # share of the budget left: 1 - burn_rate (1 without traffic)
+    burn_rate: float  # (bad / valid) / (1 - objective) this month; 1 spends the budget exactly; 0 without traffic
+
+
+class SloOut(msgspec.Struct):
+    service: str  # api: the requests are this service's own
+    slo: str
+    sli: str  # requests (good = not 5xx) | latency (good = within threshold_ms)
+    description: str
+    objective: float  # %
+    threshold_ms: float | None  # latency SLOs: a bound of the duration histogram
+    budgeting_method: str  # Occurrences: the budget is a share of the month's valid requests
+    month_to_date: SloFiguresOut
+    tenants: dict[str, SloFiguresOut] | None  # per-tenant SLOs: each tenant's own figures; null otherwise
 
 
 class SlaOut(msgspec.Struct):
@@ -50,6 +76,7 @@ class SlaOut(msgspec.Struct):
     period_end: str  # exclusive: the first instant of the next month
     source: str  # service | prometheus
     timestamp: str
+    slos: dict[str, SloOut]  # the request and latency SLOs of monitoring.yml `slos`, by Sloth id (api-requests)
 
 
 class Page(msgspec.Struct):

@@ -16,13 +16,15 @@ from exporter.store.records import (
     ChainHead,
     ProbeDayRow,
     SessionRow,
+    SloDayRow,
     SnapshotRow,
     StoredCheckpoint,
 )
 
 __all__ = [
     "AckRecord", "AlertStateRow", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead",
-    "ProbeDayRow", "SessionRow", "SnapshotRow", "Store", "StoredCheckpoint", "open_store", "start_store", "store_for",
+    "ProbeDayRow", "SessionRow", "SloDayRow", "SnapshotRow", "Store", "StoredCheckpoint", "open_store",
+    "start_store", "store_for",
 ]
 
 

@@ -213,4 +213,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX sla_sessions_until ON sla_sessions (observed_until)",
         ),
     ),
+    Migration(
+        8,
+        "request and latency SLOs: counts of valid and bad requests per SLO, tenant, UTC day and replica",
+        (
+            # additive counts (each replica upserts the deltas it counted since its last flush); tenant is ''
+            # unless the SLO is per tenant
+            """CREATE TABLE slo_request_days (
+                slo TEXT NOT NULL,
+                tenant TEXT NOT NULL,
+                day TEXT NOT NULL,
+                observer TEXT NOT NULL,
+                valid BIGINT NOT NULL,
+                bad BIGINT NOT NULL,
+                PRIMARY KEY (slo, tenant, day, observer)
+            )""",
+            "CREATE INDEX slo_request_days_day ON slo_request_days (day)",
+        ),
+    ),
 )

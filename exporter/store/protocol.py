@@ -14,9 +14,10 @@ from exporter.store.audit_sql import AuditStore
 from exporter.store.monitoring_sql import MonitoringStore
 from exporter.store.records import ApiKeyRecord
 from exporter.store.sla_sql import SlaStore
+from exporter.store.slo_sql import SloStore
 
 
-class Store(AuditStore, AlertStore, MonitoringStore, SlaStore, Protocol):
+class Store(AuditStore, AlertStore, MonitoringStore, SlaStore, SloStore, Protocol):
     backend: str
 
     async def open(self) -> None:

@@ -163,3 +163,15 @@ class SessionRow:
     observer: str
     started_at: float
     observed_until: float
+
+
+@dataclass(frozen=True, slots=True)
+class SloDayRow:
+    """One replica's count of one request SLO's events on one UTC day (``tenant`` is ``''`` unless per tenant)."""
+
+    slo: str
+    tenant: str
+    day: str
+    observer: str
+    valid: int
+    bad: int

@@ -18,11 +18,12 @@ from exporter.store.monitoring_sql import MonitoringSqlMixin
 from exporter.store.primitives import Row, Tx
 from exporter.store.records import ApiKeyRecord
 from exporter.store.sla_sql import SlaSqlMixin
+from exporter.store.slo_sql import SloSqlMixin
 
 _KEY_COLUMNS = "id, tenant_id, role, name, token_hash, token_hint, created_at, last_used_at, revoked_at"
 
 
-class SqlStore(AuditSqlMixin, AlertsSqlMixin, MonitoringSqlMixin, SlaSqlMixin):
+class SqlStore(AuditSqlMixin, AlertsSqlMixin, MonitoringSqlMixin, SlaSqlMixin, SloSqlMixin):
     backend: str = "sql"
 
     # --- primitives, supplied by each backend -------------------------------------------

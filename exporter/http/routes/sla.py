@@ -19,8 +19,9 @@ from exporter.http.openapi import operation, param
 from exporter.monitoring.engine import AlertEngine
 from exporter.sla import models as m
 from exporter.sla.accounting import overall
-from exporter.sla.from_prometheus import month_from_prometheus
+from exporter.sla.from_prometheus import month_from_prometheus, slos_from_prometheus
 from exporter.sla.report import report
+from exporter.sla.request_slos import RequestSloTracker
 from exporter.sla.status_page import status_body
 from exporter.sla.tracker import SlaTracker
 
@@ -33,9 +34,10 @@ def _flag(request: web.Request, name: str, choices: tuple[str, ...]) -> str:
 
 
 class SlaApi:
-    def __init__(self, tracker: SlaTracker, engine: AlertEngine, config: ConfigHolder, clock: Clock,
-                 client: HttpClient, prometheus_url: str | None, public_base_url: str | None) -> None:
+    def __init__(self, tracker: SlaTracker, request_slos: RequestSloTracker, engine: AlertEngine, config: ConfigHolder,
+                 clock: Clock, client: HttpClient, prometheus_url: str | None, public_base_url: str | None) -> None:
         self._tracker = tracker
+        self._request_slos = request_slos
         self._engine = engine
         self._config = config
         self._clock = clock
@@ -54,7 +56,8 @@ class SlaApi:
                         "when PROMETHEUS_URL is set)", enum=["service", "prometheus"]),
     })
     async def get_sla(self, request: web.Request) -> web.Response:
-        """SLA compliance for this calendar month (UTC) so far: uptime, target, error budget and breaches per service.
+        """SLA compliance for this calendar month (UTC) so far: uptime, target, error budget and breaches per service,
+        and the request and latency SLOs (``slos``: attainment, error budget, burn rate; per tenant where asked).
 
         Uptime is time-weighted: each probe result stands for its probe interval; degraded (slow but
         successful) time is up time. A breach is a run of failed probes of at least
@@ -68,7 +71,7 @@ class SlaApi:
         if source == "service":
             snapshot = self._tracker.snapshot()
             return json_response(report(snapshot.services, snapshot.overall_uptime, snapshot.month, snapshot.at,
-                                        source, details))
+                                        source, details, self._request_slos.figures()))
         if self._prometheus_url is None:
             raise Conflict("this service has no PROMETHEUS_URL; ask for source=service",
                            slug="prometheus-not-configured")
@@ -76,7 +79,8 @@ class SlaApi:
         now = self._clock.now()
         figures = await month_from_prometheus(self._client, self._prometheus_url, monitoring.job,
                                               monitoring.services, monitoring.sla, now)
-        return json_response(report(figures, overall(figures), Month.of(now), now, source, details=False))
+        slos = await slos_from_prometheus(self._client, self._prometheus_url, monitoring.job, monitoring.slos, now)
+        return json_response(report(figures, overall(figures), Month.of(now), now, source, details=False, slos=slos))
 
     @operation(m.StatusOut)
     async def get_status(self, request: web.Request) -> web.Response:
