@@ -13,7 +13,7 @@ from exporter.http.routes.ofrep import EvaluationFailure, EvaluationSuccess, Fla
 from exporter.http.server import ProblemRequestHandler
 from exporter.monitoring.window import Window
 from exporter.rulegen.prometheus import _Dumper
-from exporter.store.records import AckRecord, AlertStateRow
+from exporter.store.records import AckRecord, AlertStateRow, MaintenanceRow
 from exporter.telemetry import custom
 from exporter.telemetry.exposition import MetricsRenderer
 
@@ -30,6 +30,7 @@ EvaluationFailure.errorDetails
 ProviderConfiguration.capabilities
 AckRecord.cleared_at  # a column of the row
 AlertStateRow.updated_ms  # a column of the row
+MaintenanceRow.cancelled_at  # a column of the row
 # overrides of aiohttp's and PyYAML's hooks
 _AnyTarget._match
 ProblemRequestHandler.handle_error

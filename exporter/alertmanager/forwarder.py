@@ -78,7 +78,8 @@ class Batch:
 
 class AlertForwarder:
     def __init__(self, client: AlertmanagerClient, engine: AlertEngine, clock: Clock, registry: CollectorRegistry,
-                 *, resend_interval: float, generator_url: str) -> None:
+                 *, resend_interval: float, generator_url: str, held: Callable[[Alert], bool] = lambda _: False,
+                 ) -> None:
         self._client = client
         self._engine = engine
         self._clock = clock
@@ -86,6 +87,7 @@ class AlertForwarder:
         self._generator_url = generator_url
         self._sent: dict[str, _Sent] = {}
         self._seeded = False
+        self._held = held  # alerts about a service in a maintenance window: neither sent nor resolved
         self._alerts_sent = Counter("tenant_exporter_alertmanager_alerts_sent",
                                     "In-process alerts posted to Alertmanager, by state.", ["state"],
                                     registry=registry)
@@ -112,6 +114,10 @@ class AlertForwarder:
         for alert in self._engine.alerts(include_resolved=True):
             seen.add(alert.id)
             before = self._sent.get(alert.id)
+            if alert.state is AlertState.FIRING and self._held(alert):
+                if before is not None:
+                    after[alert.id] = before
+                continue
             if alert.state is AlertState.PENDING or (alert.state is AlertState.RESOLVED and before is None):
                 # not firing (yet), or resolved without ever being sent: nothing new to say, except that a
                 # firing episode this forwarder missed the end of is over (a new one is only pending)

@@ -169,7 +169,13 @@ async def monitoring(s: Services) -> AsyncIterator[None]:
     first takes back its window and alerts from before a restart, then evaluates once before any request."""
     await s.alerting.restore()
     await s.alerting.tick()
-    async with running(("alert-evaluator", s.alerting.run_forever()), ("probes", s.probes.run_forever())):
+    await s.maintenance.refresh()
+    try:
+        await s.incidents.load()
+    except StoreError as e:  # the page shows none until the first sync that reaches the store
+        log.warning("incidents not loaded (retrying): %s", e)
+    async with running(("alert-evaluator", s.alerting.run_forever()), ("probes", s.probes.run_forever()),
+                       ("incidents", s.incidents.run_forever())):
         yield
 
 

@@ -40,10 +40,13 @@ from exporter.http.json import BodyCache
 from exporter.http.server import ProtocolErrors
 from exporter.monitoring.active_users import ActiveUsers
 from exporter.monitoring.engine import AlertEngine
+from exporter.monitoring.maintenance import MaintenanceSchedule
 from exporter.settings import Settings
 from exporter.sla.checks import build_check
+from exporter.sla.incidents import Incidents
 from exporter.sla.probes import ProbeCollector, ProbeRunner
 from exporter.sla.request_slos import RequestSloTracker
+from exporter.sla.sources import IncidentSources
 from exporter.sla.tracker import SlaTracker
 from exporter.store import Store, store_for
 from exporter.telemetry.custom import CustomMetrics
@@ -91,6 +94,8 @@ class Services:
     probes: ProbeRunner
     sla: SlaTracker
     request_slos: RequestSloTracker
+    maintenance: MaintenanceSchedule
+    incidents: Incidents
     notifications: NotificationLog
     alertmanager: Alertmanager | None
     # telemetry
@@ -130,8 +135,12 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
     alerting = AlertEngine(registry, clock, monitoring, the_store, instance=instance,
                            outage_tolerance=settings.alert_outage_tolerance)
     probe_results = ProbeCollector(registry)
+    maintenance = MaintenanceSchedule(the_store, clock, lambda: holder.current.monitoring.maintenance)
     sla = SlaTracker(the_store, clock, monitoring, instance, flush_interval=settings.sla_flush_interval,
-                     registry=registry)
+                     registry=registry, maintenance=maintenance)
+    incidents = Incidents(the_store, clock, IncidentSources(alerting, sla, monitoring), maintenance,
+                          interval=lambda: holder.current.monitoring.evaluation_interval_ms / 1000,
+                          forget_after=settings.alert_outage_tolerance)
     probe_results.ensure(s.name for s in config.monitoring.services)
     holder.on_reload(lambda new: probe_results.ensure(s.name for s in new.monitoring.services))
     probes = ProbeRunner(lambda: holder.current.monitoring.services,
@@ -146,9 +155,10 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
         custom_digest=SubmissionDigest(audit, clock),
         alerting=alerting, probe_results=probe_results, probes=probes, sla=sla,
         request_slos=RequestSloTracker(registry, the_store, clock, monitoring, instance,
-                                       flush_interval=settings.sla_flush_interval),
+                                       flush_interval=settings.sla_flush_interval, maintenance=maintenance),
+        maintenance=maintenance, incidents=incidents,
         notifications=NotificationLog(registry, settings.alertmanager_webhook_history),
-        alertmanager=_alertmanager(settings, registry, clock, outbound, the_store, alerting, audit),
+        alertmanager=_alertmanager(settings, registry, clock, outbound, the_store, alerting, audit, maintenance),
         system=SystemCollector(registry), loop_lag=LoopLagMonitor(registry, settings.loop_lag_interval),
         custom_metrics=CustomMetrics(registry, clock, lambda: holder.current.monitoring.custom_metrics),
         renderer=MetricsRenderer(registry),
@@ -161,7 +171,8 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
 
 
 def _alertmanager(settings: Settings, registry: CollectorRegistry, clock: Clock, outbound: AiohttpClient,
-                  store: Store, engine: AlertEngine, audit: AuditLog) -> Alertmanager | None:
+                  store: Store, engine: AlertEngine, audit: AuditLog,
+                  maintenance: MaintenanceSchedule) -> Alertmanager | None:
     if settings.alertmanager_url is None:
         return None
     client = AlertmanagerClient(settings.alertmanager_url, outbound, registry, settings.alertmanager_timeout)
@@ -169,7 +180,8 @@ def _alertmanager(settings: Settings, registry: CollectorRegistry, clock: Clock,
                            interval=settings.alertmanager_sync_interval)
     engine.on_acknowledge.append(silences.wake)
     forwarder = AlertForwarder(client, engine, clock, registry, resend_interval=settings.alertmanager_resend_interval,
-                               generator_url=f"{settings.public_url}/api/monitoring/alerts")
+                               generator_url=f"{settings.public_url}/api/monitoring/alerts",
+                               held=lambda alert: maintenance.silencing(alert) is not None)
     return Alertmanager(forwarder=forwarder, silences=silences)
 
 

@@ -203,7 +203,7 @@ class AlertEngine:
         return self._acks.get(alert.id) if alert.active else None
 
     async def acknowledge(
-        self, alert_id: str, *, tenant_id: str, key_id: str, key_name: str, comment: str
+        self, alert_id: str, *, tenant_id: str, key_id: str, key_name: str, comment: str, public_message: str = ""
     ) -> tuple[Alert, AckRecord, bool]:
         """Acknowledge an active alert; 404 otherwise. Idempotent: the first acknowledgement stays, and
         the flag says whether this call made it."""
@@ -213,6 +213,7 @@ class AlertEngine:
         new_id = f"ack_{secrets.token_hex(8)}"
         record = await self._store.acknowledge_alert(AckRecord(
             new_id, alert.id, alert.rule.name, tenant_id, key_id, key_name, comment, self._clock.now(),
+            public_message=public_message.strip(),
         ))
         self._acks[alert.id] = record
         for listener in self.on_acknowledge:

@@ -30,6 +30,7 @@ _ADDRESS = whole(r"(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})"
 Kind = Literal["self", "store", "http", "tcp"]
 Policy = Literal["down", "exclude"]
 POLICIES: Final = ("down", "exclude")
+MAINTENANCE_POLICIES: Final = ("exclude", "count")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ class ServiceConfig:
     port: int | None = None
     # time no replica observed (the service was not running): downtime (`down`) or left out (`exclude`)
     unobserved: Policy = "exclude"
+    maintenance: str = "exclude"  # time in a maintenance window: left out of uptime (`exclude`) or `count`ed
 
     @property
     def camel(self) -> str:
@@ -97,6 +99,7 @@ class _ServiceSpec(msgspec.Struct, forbid_unknown_fields=True):
     timeout: str | None = None
     degraded_above: str | None = None
     unobserved: str | None = None
+    maintenance: str = "exclude"
 
 
 class SlaSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -159,12 +162,14 @@ def _service(doc: YamlDoc, where: PathT, name: str, spec: _ServiceSpec, default_
     unobserved = spec.unobserved or ("down" if kind == "self" else "exclude")
     if unobserved not in POLICIES:
         doc.issue((*where, "unobserved"), f"must be one of {', '.join(POLICIES)}")
+    if spec.maintenance not in MAINTENANCE_POLICIES:
+        doc.issue((*where, "maintenance"), f"must be one of {', '.join(MAINTENANCE_POLICIES)}")
     if len(doc.issues) > before or kind is None or target is None:
         return None
     title = (spec.title or _TITLES.get(name) or name).strip()
     description = spec.description.strip() or _DESCRIPTIONS.get(name, "")
     return ServiceConfig(name, kind, title, description, target, interval, timeout, degraded, spec.url,
-                         spec.expected_status, host, port, unobserved)  # type: ignore[arg-type]
+                         spec.expected_status, host, port, unobserved, spec.maintenance)  # type: ignore[arg-type]
 
 
 def _kind(doc: YamlDoc, where: PathT, name: str, spec: _ServiceSpec) -> Kind | None:

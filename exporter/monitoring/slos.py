@@ -27,7 +27,7 @@ from prometheus_client.utils import floatToGoString
 from exporter.core.durations import parse_duration
 from exporter.core.parsing import whole
 from exporter.core.yamlfile import PathT, YamlDoc
-from exporter.monitoring.services import SlaTarget, parse_target
+from exporter.monitoring.services import MAINTENANCE_POLICIES, SlaTarget, parse_target
 from exporter.monitoring.signals import LATENCY_BOUNDS
 
 SERVICE: Final = "api"  # the requests are this service's own
@@ -45,6 +45,7 @@ class RequestSlo:
     threshold_seconds: float | None  # latency: a bound of the duration histogram
     per_tenant: bool
     description: str
+    maintenance: str = "exclude"  # requests counted during a maintenance window: left out, or `count`ed
 
     @property
     def id(self) -> str:
@@ -86,6 +87,7 @@ class _SloSpec(msgspec.Struct, forbid_unknown_fields=True):
     threshold: str | None = None
     per_tenant: bool = False
     description: str = ""
+    maintenance: str = "exclude"
 
 
 def load_slos(doc: YamlDoc, raw: Any) -> tuple[RequestSlo, ...]:
@@ -120,11 +122,13 @@ def _slo(doc: YamlDoc, where: PathT, raw: Any) -> RequestSlo | None:
     if spec.per_tenant and spec.sli == "latency":
         doc.issue((*where, "per_tenant"), "latency SLOs are per service: the duration histogram has no tenant "
                                           "label (a tenant label would multiply its series by the tenants)")
+    if spec.maintenance not in MAINTENANCE_POLICIES:
+        doc.issue((*where, "maintenance"), f"must be one of {', '.join(MAINTENANCE_POLICIES)}")
     if len(doc.issues) > before or objective is None:
         return None
     description = spec.description.strip() or _default_description(spec)
     return RequestSlo(spec.name, spec.sli, objective, threshold, spec.per_tenant,  # type: ignore[arg-type]
-                      description)
+                      description, spec.maintenance)
 
 
 def _threshold(doc: YamlDoc, where: PathT, spec: _SloSpec) -> float | None:

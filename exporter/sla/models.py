@@ -102,7 +102,7 @@ class UptimeDay(msgspec.Struct):
 class Component(msgspec.Struct):
     id: str
     name: str
-    status: str  # operational | degraded_performance | partial_outage | major_outage
+    status: str  # operational | under_maintenance | degraded_performance | partial_outage | major_outage
     created_at: str
     updated_at: str
     position: int
@@ -135,8 +135,8 @@ class IncidentUpdate(msgspec.Struct):
 class Incident(msgspec.Struct):
     id: str
     name: str
-    status: str  # investigating | resolved
-    impact: str
+    status: str  # investigating | identified | resolved
+    impact: str  # major (partial outage) | critical (major outage)
     created_at: str
     updated_at: str
     started_at: str
@@ -148,9 +148,29 @@ class Incident(msgspec.Struct):
     monitoring_at: None
 
 
+class Maintenance(msgspec.Struct):
+    """A scheduled maintenance window in Statuspage's shape (``impact`` is always ``maintenance``)."""
+
+    id: str
+    name: str
+    status: str  # scheduled | in_progress | completed
+    impact: str
+    created_at: str
+    updated_at: str
+    started_at: str
+    scheduled_for: str
+    scheduled_until: str
+    resolved_at: str | None
+    shortlink: None
+    components: list[ComponentRef]
+    incident_updates: list[IncidentUpdate]
+    page_id: str
+    monitoring_at: None
+
+
 class StatusOut(msgspec.Struct):
     page: Page
-    status: Indicator
+    status: Indicator  # none | minor | major | critical | maintenance: the worst component
     components: list[Component]
-    incidents: list[Incident]
-    scheduled_maintenances: list[None]  # always empty: maintenance windows are not modelled
+    incidents: list[Incident]  # open ones, then those resolved in the last 90 days; newest first
+    scheduled_maintenances: list[Maintenance]  # upcoming and in progress

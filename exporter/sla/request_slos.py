@@ -29,7 +29,8 @@ from prometheus_client import CollectorRegistry
 from exporter.core.clock import Clock, Month
 from exporter.core.errors import StoreError
 from exporter.monitoring.config import MonitoringConfig
-from exporter.monitoring.slos import RequestSlo
+from exporter.monitoring.maintenance import MaintenanceSchedule
+from exporter.monitoring.slos import SERVICE, RequestSlo
 from exporter.sla.accounting import day_key
 from exporter.store import SloDayRow, Store
 
@@ -77,13 +78,15 @@ class SloFigures:
 
 class RequestSloTracker:
     def __init__(self, registry: CollectorRegistry, store: Store, clock: Clock,
-                 monitoring: Callable[[], MonitoringConfig], observer: str, *, flush_interval: float) -> None:
+                 monitoring: Callable[[], MonitoringConfig], observer: str, *, flush_interval: float,
+                 maintenance: MaintenanceSchedule | None = None) -> None:
         self._restricted = registry.restricted_registry([REQUESTS, BUCKETS, COUNT])
         self._store = store
         self._clock = clock
         self._monitoring = monitoring
         self.observer = observer
         self.flush_interval = flush_interval
+        self._maintenance = maintenance
         self._last: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._pending: dict[tuple[str, str, str], Counts] = {}
         self._stored: dict[tuple[str, str, str], Counts] = {}  # (slo, tenant, day) -> every replica's sum
@@ -107,9 +110,13 @@ class RequestSloTracker:
         slos = self._monitoring().slos
         if not slos:
             return
-        day = day_key(self._clock.now())
+        now = self._clock.now()
+        day = day_key(now)
+        paused = self._maintenance is not None and self._maintenance.active(SERVICE, now) is not None
         for name, labels, delta in self._increases():
             for slo in slos:
+                if paused and slo.maintenance == "exclude":
+                    continue  # counted while the API is in a maintenance window the SLO leaves out
                 tenant = labels.get("tenant", "") if slo.per_tenant else ""
                 valid = bad = 0.0
                 if slo.sli == "requests" and name == REQUESTS:

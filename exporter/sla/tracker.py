@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from exporter.core.clock import Clock, Month
 from exporter.core.errors import StoreError
 from exporter.monitoring.config import MonitoringConfig
+from exporter.monitoring.maintenance import MaintenanceSchedule
 from exporter.monitoring.services import ServiceConfig
 from exporter.sla.accounting import (
     Coverage,
@@ -39,7 +40,7 @@ from exporter.sla.accounting import (
     slice_days,
 )
 from exporter.sla.breaches import Breach, BreachDetector, breach_id, close_stale, merge
-from exporter.sla.coverage import day_bounds, elapsed, unobserved
+from exporter.sla.coverage import day_bounds, elapsed, gaps, merged, unobserved
 from exporter.sla.gauges import SlaCollector
 from exporter.sla.observation import Observation, to_ms
 from exporter.sla.probes import ProbeResult
@@ -67,7 +68,8 @@ class SlaSnapshot:
 
 class SlaTracker:
     def __init__(self, store: Store, clock: Clock, monitoring: Callable[[], MonitoringConfig], observer: str,
-                 *, flush_interval: float, registry: CollectorRegistry) -> None:
+                 *, flush_interval: float, registry: CollectorRegistry,
+                 maintenance: MaintenanceSchedule | None = None) -> None:
         registry.register(SlaCollector(self))
         self._store = store
         self._clock = clock
@@ -82,6 +84,7 @@ class SlaTracker:
         self._dirty: dict[str, Breach] = {}
         self._latest: dict[str, ProbeResult] = {}
         self.observation = Observation(observer)
+        self._maintenance = maintenance
         self.detected: dict[str, int] = {}  # breaches this process detected, per service (a counter)
         self._version = 0
         self._cache: tuple[tuple[int, int, int], SlaSnapshot] | None = None
@@ -93,6 +96,10 @@ class SlaTracker:
         gap = self.observation.begin(result.service, result.at - result.weight_seconds, result.at)
         if gap is not None:
             self._unobserved_gap(result.service, gap)
+        self._latest = {**self._latest, result.service: result}
+        self._version += 1
+        if self._excluded(result.service, result.at):
+            return  # in a maintenance window the service's policy leaves out: neither up nor down, no breach
         for day, sums in slice_days(result.at, result.weight_seconds, success=result.success,
                                     degraded=result.degraded):
             key = (result.service, day)
@@ -104,14 +111,26 @@ class SlaTracker:
             if breach.id not in self._breaches:
                 self.detected[result.service] = self.detected.get(result.service, 0) + 1
             self._breaches[breach.id] = self._dirty[breach.id] = breach
-        self._latest = {**self._latest, result.service: result}
-        self._version += 1
+
+    def _excluded(self, service: str, at: float) -> bool:
+        found = self._monitoring().service(service)
+        return (self._maintenance is not None and found is not None and found.maintenance == "exclude"
+                and self._maintenance.active(service, at) is not None)
+
+    def _left_out(self, service: ServiceConfig) -> list[tuple[int, int]]:
+        """Maintenance time the service's policy leaves out of its SLA (ms intervals)."""
+        if self._maintenance is None or service.maintenance != "exclude":
+            return []
+        return self._maintenance.intervals(service.name)
 
     def _unobserved_gap(self, service: str, gap: tuple[int, int]) -> None:
         """Nobody observed ``service`` during ``gap`` (ms): a breach when that is downtime and long enough."""
         config = self._monitoring()
         found = config.service(service)
-        if found is None or found.unobserved != "down" or gap[1] - gap[0] < config.sla.breach_min_duration_ms:
+        if found is None or found.unobserved != "down":
+            return
+        missed = sum(b - a for a, b in gaps(merged(self._left_out(found)), *gap))  # maintenance is no breach
+        if missed < config.sla.breach_min_duration_ms:
             return
         start, end = gap[0] / 1000, gap[1] / 1000
         breach = Breach(breach_id(service, "unobserved", start), service, self.observer, start, end, 0, end,
@@ -239,7 +258,7 @@ class SlaTracker:
 
     def _coverage(self, service: ServiceConfig, wanted: list[str], month: Month, now: float) -> Coverage:
         """Unobserved time per day (and the month's time since monitoring began) from every replica's sessions."""
-        union = self.observation.covered(service.name, now)
+        union = merged([*self.observation.covered(service.name, now), *self._left_out(service)])
         began = self.observation.began.get(service.name)
         began_ms, now_ms = (None if began is None else to_ms(began)), to_ms(now)
         missed = {}

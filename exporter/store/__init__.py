@@ -14,6 +14,9 @@ from exporter.store.records import (
     AuditRecord,
     BreachRow,
     ChainHead,
+    IncidentRow,
+    IncidentUpdateRow,
+    MaintenanceRow,
     ProbeDayRow,
     SessionRow,
     SloDayRow,
@@ -23,6 +26,7 @@ from exporter.store.records import (
 
 __all__ = [
     "AckRecord", "AlertStateRow", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead",
+    "IncidentRow", "IncidentUpdateRow", "MaintenanceRow",
     "ProbeDayRow", "SessionRow", "SloDayRow", "SnapshotRow", "Store", "StoredCheckpoint", "open_store",
     "start_store", "store_for",
 ]

@@ -231,4 +231,48 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX slo_request_days_day ON slo_request_days (day)",
         ),
     ),
+    Migration(
+        9,
+        "incidents and their public updates; scheduled maintenance windows; an acknowledgement's public message",
+        (
+            # what the operator chose to tell the status page when acknowledging ('' : nothing)
+            "ALTER TABLE alert_acknowledgements ADD COLUMN public_message TEXT NOT NULL DEFAULT ''",
+            """CREATE TABLE incidents (
+                id TEXT PRIMARY KEY,
+                source_key TEXT NOT NULL,
+                name TEXT NOT NULL,
+                impact TEXT NOT NULL,
+                components TEXT NOT NULL,
+                status TEXT NOT NULL,
+                started_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL,
+                resolved_at DOUBLE PRECISION,
+                seen_at DOUBLE PRECISION NOT NULL
+            )""",
+            # seen_at: when a replica last saw its source going on (an open incident nobody reports ends)
+            # at most one open incident per source (an alert's episode, a breach): replicas open it once
+            "CREATE UNIQUE INDEX incidents_open ON incidents (source_key) WHERE resolved_at IS NULL",
+            "CREATE INDEX incidents_resolved ON incidents (resolved_at)",
+            """CREATE TABLE incident_updates (
+                id TEXT PRIMARY KEY,
+                incident_id TEXT NOT NULL,
+                status TEXT NOT NULL,
+                body TEXT NOT NULL,
+                at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX incident_updates_incident ON incident_updates (incident_id, at)",
+            """CREATE TABLE maintenance_windows (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                services TEXT NOT NULL,
+                starts_at DOUBLE PRECISION NOT NULL,
+                ends_at DOUBLE PRECISION NOT NULL,
+                description TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                cancelled_at DOUBLE PRECISION
+            )""",
+            "CREATE INDEX maintenance_windows_ends ON maintenance_windows (ends_at)",
+        ),
+    ),
 )

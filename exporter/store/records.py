@@ -36,6 +36,7 @@ class AckRecord:
     acknowledged_at: float
     cleared_at: float | None = None
     silence_id: str | None = None  # the Alertmanager silence that mirrors it, once created
+    public_message: str = ""  # what the operator chose to tell the status page ('' : nothing)
 
 
 class AuditRecord(NamedTuple):
@@ -175,3 +176,43 @@ class SloDayRow:
     observer: str
     valid: int
     bad: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    """An incident on the status page: opened by its source (an alert's episode, a breach), public updates apart."""
+
+    id: str
+    source_key: str  # alert:<alert id>:<active since>, breach:<breach id>: at most one open incident per source
+    name: str
+    impact: str  # major | critical (Statuspage's impact)
+    components: str  # JSON list of service names
+    status: str  # investigating | identified | resolved
+    started_at: float
+    updated_at: float
+    resolved_at: float | None
+    seen_at: float  # when a replica last saw its source going on
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentUpdateRow:
+    id: str
+    incident_id: str
+    status: str
+    body: str  # public text
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceRow:
+    """A scheduled maintenance window made through the API (those of monitoring.yml are not stored)."""
+
+    id: str
+    name: str
+    services: str  # JSON list of service names
+    starts_at: float
+    ends_at: float
+    description: str
+    created_by: str  # the key's name
+    created_at: float
+    cancelled_at: float | None = None
