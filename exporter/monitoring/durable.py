@@ -32,7 +32,7 @@ def encode(snapshot: Snapshot) -> bytes:
     """A snapshot as compressed msgpack: ``{sample name: [(labels, value), ...]}``."""
     body: _Encoded = {name: [(list(labels), value) for labels, value in series.items()]
                       for name, series in snapshot.samples.items()}
-    return zlib.compress(msgspec.msgpack.encode(body), 6)
+    return zlib.compress(msgspec.msgpack.encode(body), 1)  # level 1: 4x less CPU than 6, 20 % more bytes
 
 
 def decode(t_ms: int, data: bytes) -> Snapshot:
