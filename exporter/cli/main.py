@@ -2,7 +2,7 @@
 
     serve          run the service
     check-config   validate every config file (file:line:field errors, exit 1)
-    rules          generate | check the Prometheus rule files from config/monitoring.yml
+    rules          generate | check the Prometheus rule files from config/monitoring.yml (or print OpenSLO)
     keys           create | list | revoke API keys
     audit          verify | export | checkpoint the audit log
 """
@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
         command = rules.add_parser(name, help=text)
         command.add_argument("--config-dir", type=Path, help="config directory (env CONFIG_DIR, default ./config)")
         command.add_argument("--rules-dir", type=Path, default=Path("rules"), help="default ./rules")
+        if name == "generate":
+            command.add_argument("--format", choices=["prometheus", "openslo"], default="prometheus",
+                                 help="prometheus: write rules/*.yml (default); openslo: print the SLOs as "
+                                      "openslo/v1 documents")
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create a key and print its token once")
@@ -126,6 +130,13 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
     from exporter.rulegen import prometheus as promrules
 
     monitoring = load_monitoring(settings.config_dir)
+    if args.rules_command == "generate" and args.format == "openslo":
+        import yaml
+
+        from exporter.rulegen.openslo import documents
+
+        print(yaml.safe_dump_all(documents(monitoring), sort_keys=False, width=120), end="")
+        return 0
     if args.rules_command == "generate":
         for path in promrules.generate(monitoring, args.rules_dir):
             print(f"wrote {path}")

@@ -10,7 +10,7 @@ service's policy (``unobserved: down | exclude`` in monitoring.yml); this module
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time
 
 Interval = tuple[int, int]  # [start, end) in Unix milliseconds
 
@@ -58,7 +58,24 @@ def elapsed(began: int | None, start: int, end: int) -> int:
     return 0 if began is None else max(0, end - max(start, began))
 
 
+DAY_MS = 86_400_000
+
+
 def day_bounds(day: str) -> Interval:
     """``2026-11-18`` -> its UTC start and end in milliseconds."""
-    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
-    return round(start.timestamp() * 1000), round((start + timedelta(days=1)).timestamp() * 1000)
+    start = round(datetime.combine(date.fromisoformat(day), time.min, UTC).timestamp() * 1000)
+    return start, start + DAY_MS
+
+
+def by_day(spans: Sequence[Interval]) -> dict[str, int]:
+    """Milliseconds of ``spans`` on each UTC day they touch (``YYYY-MM-DD``), split exactly at midnight."""
+    out: dict[str, int] = {}
+    for start, end in spans:
+        cursor = start
+        while cursor < end:
+            day_end = (cursor // DAY_MS + 1) * DAY_MS
+            piece = min(end, day_end) - cursor
+            key = datetime.fromtimestamp(cursor / 1000, UTC).strftime("%Y-%m-%d")
+            out[key] = out.get(key, 0) + piece
+            cursor += piece
+    return out

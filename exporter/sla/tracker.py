@@ -40,7 +40,7 @@ from exporter.sla.accounting import (
     slice_days,
 )
 from exporter.sla.breaches import Breach, BreachDetector, breach_id, close_stale, merge
-from exporter.sla.coverage import day_bounds, elapsed, gaps, merged, unobserved
+from exporter.sla.coverage import by_day, day_bounds, elapsed, gaps, merged
 from exporter.sla.gauges import SlaCollector
 from exporter.sla.observation import Observation, to_ms
 from exporter.sla.probes import ProbeResult
@@ -261,9 +261,8 @@ class SlaTracker:
         union = merged([*self.observation.covered(service.name, now), *self._left_out(service)])
         began = self.observation.began.get(service.name)
         began_ms, now_ms = (None if began is None else to_ms(began)), to_ms(now)
-        missed = {}
-        for day in wanted:
-            start, end = day_bounds(day)
-            if min(end, now_ms) > start:
-                missed[day] = unobserved(union, began_ms, start, min(end, now_ms))
+        if began_ms is None:
+            return Coverage({}, 0, service.unobserved)
+        first = max(began_ms, day_bounds(wanted[0])[0])
+        missed = by_day(gaps(union, first, now_ms)) if now_ms > first else {}  # a few gaps, not 90 days
         return Coverage(missed, elapsed(began_ms, to_ms(month.start), now_ms), service.unobserved)

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import msgspec
 
-ServiceName = Annotated[str, msgspec.Meta(pattern="^[a-z][a-z0-9_-]{0,39}$")]
+from exporter.core.parsing import schema_pattern
+
+ServiceName = Annotated[str, msgspec.Meta(pattern=schema_pattern("[a-z][a-z0-9_-]{0,39}"))]
 
 
 class MaintenanceIn(msgspec.Struct, forbid_unknown_fields=True):
