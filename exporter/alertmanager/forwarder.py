@@ -13,6 +13,10 @@ Labels are the alert's own (``alertname``, ``severity``, ``signal``, ``service``
 same rules (which carry ``job`` and ``instance`` instead); annotations are the rule's plus
 ``alert_id``, the id to acknowledge in this service.
 
+Alerts restored as firing after a restart count as already sent (re-sent with their original
+``startsAt``; resolved if they no longer hold), so Alertmanager sees no resolve/fire flap. Alerts
+about a service in a maintenance window are held back: neither sent nor resolved while it lasts.
+
 The forwarder reads the evaluator's alerts (in memory) in its own task and never makes the
 evaluator or a request wait. When Alertmanager cannot be reached it keeps what was due and
 retries with exponential backoff (1 s doubling, with jitter, up to the resend interval).

@@ -166,7 +166,8 @@ async def sla(s: Services) -> AsyncIterator[None]:
 async def monitoring(s: Services) -> AsyncIterator[None]:
     """The rule evaluator and the probes (need resources sampled once, so the first evaluation sees CPU and
     memory, and the SLA history the probes add to), each on its interval from monitoring.yml. The evaluator
-    first takes back its window and alerts from before a restart, then evaluates once before any request."""
+    first takes back its window and alerts from before a restart, then evaluates once before any request;
+    the incidents (which read both) are loaded and then kept in line every evaluation interval."""
     await s.alerting.restore()
     await s.alerting.tick()
     await s.maintenance.refresh()
