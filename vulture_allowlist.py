@@ -11,8 +11,9 @@ from exporter.http.pipeline import _AnyTarget
 from exporter.http.routes.admin import Reloaded
 from exporter.http.routes.ofrep import EvaluationFailure, EvaluationSuccess, FlagMetadata, ProviderConfiguration
 from exporter.http.server import ProblemRequestHandler
+from exporter.monitoring.window import Window
 from exporter.rulegen.prometheus import _Dumper
-from exporter.store.records import AckRecord
+from exporter.store.records import AckRecord, AlertStateRow, MaintenanceRow
 from exporter.telemetry import custom
 from exporter.telemetry.exposition import MetricsRenderer
 
@@ -28,6 +29,8 @@ EvaluationFailure.errorCode
 EvaluationFailure.errorDetails
 ProviderConfiguration.capabilities
 AckRecord.cleared_at  # a column of the row
+AlertStateRow.updated_ms  # a column of the row
+MaintenanceRow.cancelled_at  # a column of the row
 # overrides of aiohttp's and PyYAML's hooks
 _AnyTarget._match
 ProblemRequestHandler.handle_error
@@ -36,3 +39,4 @@ _Dumper.ignore_aliases
 custom.LABEL_PATTERN
 # read by the tests of single-flight rendering
 MetricsRenderer.renders
+Window.oldest_ms  # read by the tests of the window's bounds

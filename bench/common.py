@@ -127,9 +127,14 @@ class Server:
         raise TimeoutError(f"{self.name} did not start")
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it is still there a minute later (valgrind's exit on a loaded machine is slow)."""
         if self.proc is not None:
             self.proc.terminate()
-            self.proc.wait(15)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(15)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def rss_bytes(self) -> int:

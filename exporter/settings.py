@@ -81,6 +81,7 @@ class Settings:
     redis_timeout: float = 0.25  # seconds a sync may take before this replica limits on its own (fail open)
     rate_limit_sync_interval: float = 0.05  # seconds between syncs of the shared rate limits
     fleet_poll_interval: float = 1.0  # seconds between checks for changes made on another replica (config reloads)
+    alert_outage_tolerance: float = 3600.0  # seconds a stop may last and the alerts' state still be restored
 
     @property
     def listener_url(self) -> str:
@@ -161,6 +162,7 @@ class Settings:
             "redis_timeout": _float(env, "REDIS_TIMEOUT", base.redis_timeout),
             "rate_limit_sync_interval": _float(env, "RATE_LIMIT_SYNC_INTERVAL", base.rate_limit_sync_interval),
             "fleet_poll_interval": _float(env, "FLEET_POLL_INTERVAL", base.fleet_poll_interval),
+            "alert_outage_tolerance": _float(env, "ALERT_OUTAGE_TOLERANCE", base.alert_outage_tolerance),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)

@@ -129,30 +129,6 @@ async def test_alerts_list_and_acknowledge_until_resolved(make_service: ServiceF
     assert (down["id"], "pending", None) == (again_down["id"], again_down["state"], again_down["acknowledgement"])
 
 
-async def test_acknowledgement_survives_a_restart(make_service: ServiceFactory, tmp_path: Path) -> None:
-    """An acknowledgement is durable: a restarted service shows it on the same, still active, alert; one
-    restarted after the alert ended clears it once its window is full."""
-    config = config_with(tmp_path, PROBE_RULES)
-    first = await make_service(config_dir=config)
-    await tick(first, probe=False, times=2)
-    alert = next(a for a in first.services.alerting.alerts() if a.rule.name == "UptimeDown")
-    async with first.client.post(f"/api/monitoring/alerts/acknowledge/{alert.id}",
-                                 headers=await first.headers("acme", "operator")) as r:
-        assert 200 == r.status
-    await first.client.close()
-    second = await make_service(config_dir=config)
-    await tick(second, probe=False, times=2)
-    async with second.client.get("/api/monitoring/alerts", headers=await second.headers("globex", "operator")) as r:
-        shown = next(a for a in (await r.json())["alerts"] if a["rule"] == "UptimeDown")
-    assert (alert.id, "acme-operator") == (shown["id"], shown["acknowledgement"]["acknowledged_by"])
-    await second.client.close()
-    third = await make_service(config_dir=config)  # the alert ended while nobody was watching
-    await tick(third, probe=True, times=19)  # with the start's evaluation: 20 samples, 4m45s
-    assert 1 == len(await third.services.store.open_acknowledgements())  # the window is not full yet
-    await tick(third, probe=True)  # 5m: full, and the alert is not active
-    assert [] == await third.services.store.open_acknowledgements()
-
-
 async def test_alert_state_is_exported(make_service: ServiceFactory, tmp_path: Path) -> None:
     """tenant_exporter_alert_state{alertname,severity,state} counts the in-process alerts by state."""
     service = await make_service(config_dir=config_with(tmp_path, PROBE_RULES))

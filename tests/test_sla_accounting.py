@@ -84,7 +84,7 @@ def test_only_the_months_own_days_count() -> None:
 def test_two_observers_of_one_outage_are_not_double_counted() -> None:
     """Two replicas that both saw 60 s down in 1000 s: 60 s of downtime, not 120 s."""
     pooled = pool([DaySums(66, 4, 1_000_000, 60_000, 0), DaySums(66, 4, 1_000_000, 60_000, 0)])
-    assert (Fraction(1_000_000), Fraction(60_000), Fraction(47, 50)) == (pooled.observed, pooled.down, pooled.uptime)
+    assert (Fraction(1_000_000), Fraction(60_000), Fraction(47, 50)) == (pooled.observed, pooled.down, pooled.uptime())
 
 
 RUNS = [

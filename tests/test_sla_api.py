@@ -34,11 +34,16 @@ async def test_sla_answers_the_seed_shape_from_real_probes(make_service: Service
     body = await get_sla(service)
     assert SEED_FIELDS == list(body)[:4]
     assert {"uptime": 60.0, "sla_target": 99.0, "compliant": False, "error_budget_remaining_minutes": 412.0,
-            "error_budget_minutes": 432.0, "downtime_minutes": 20.0, "degraded_minutes": 0.0,
-            "observed_minutes": 50.0, "breaches_this_month": 1, "breaches": None} == body["services"]["cache"]
+            "error_budget_minutes": 432.0, "error_budget_remaining": 0.953704, "burn_rate": 40.0,
+            "downtime_minutes": 20.0, "degraded_minutes": 0.0,
+            "observed_minutes": 50.0, "unobserved_minutes": 0.0, "coverage": 100.0, "unobserved_policy": "exclude",
+            "budgeting_method": "Timeslices", "breaches_this_month": 1, "breaches": None} == body["services"]["cache"]
     assert {"uptime": 100.0, "sla_target": 99.9, "compliant": True, "error_budget_remaining_minutes": 43.2,
-            "error_budget_minutes": 43.2, "downtime_minutes": 0.0, "degraded_minutes": 0.0,
-            "observed_minutes": 50.0, "breaches_this_month": 0, "breaches": None} == body["services"]["database"]
+            "error_budget_minutes": 43.2, "error_budget_remaining": 1.0, "burn_rate": 0.0,
+            "downtime_minutes": 0.0, "degraded_minutes": 0.0,
+            "observed_minutes": 50.0, "unobserved_minutes": 0.0, "coverage": 100.0, "unobserved_policy": "exclude",
+            "budgeting_method": "Timeslices", "breaches_this_month": 0,
+            "breaches": None} == body["services"]["database"]
     assert (["api", "database", "cache"], 86.6667, False, 1, "2026-11", "2026-11-01T00:00:00.000Z",
             "2026-12-01T00:00:00.000Z", "service") == (
         list(body["services"]), body["overall_uptime"], body["month_to_date_compliance"], body["breaches_this_month"],

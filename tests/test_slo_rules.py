@@ -45,18 +45,20 @@ def test_every_service_gets_sloths_recording_rules_and_labels() -> None:
 def test_budget_and_thresholds_are_exact_literals() -> None:
     """The 99.9 % target gives the budget 0.001 and thresholds 0.0144, 0.006, 0.003, 0.001: no float arithmetic."""
     budgets = {r["labels"]["sloth_id"]: r["expr"] for r in rules_named("slo:error_budget:ratio")}
-    assert {"api-availability": "vector(0.001)", "database-availability": "vector(0.001)"} == budgets
+    assert {"api-availability": "vector(0.001)", "database-availability": "vector(0.001)",
+            "api-requests": "vector(0.005)", "api-latency": "vector(0.01)"} == budgets
     service = load_monitoring(ROOT / "config").service("api")
     assert ["0.0144", "0.006", "0.003", "0.001"] == [threshold(service, tier) for tier in TIERS]
     assert "0.0009999999999999432" not in SLO_FILE.read_text()
 
 
 def test_long_windows_are_ratios_of_summed_counts() -> None:
-    """A window's error ratio divides the increase of failures by the increase of probes over that whole window."""
+    """A window's error ratio divides the increase of failures by the increase of probes over that whole window
+    (and is absent, not NaN, when there were none: `>= 0` drops 0/0)."""
     [ratio] = [r for r in rules_named("slo:sli_error:ratio_rate3d") if r["labels"]["sloth_id"] == "api-availability"]
     [errors] = [r for r in rules_named("slo:sli_error:increase3d") if r["labels"]["sloth_id"] == "api-availability"]
     assert ('slo:sli_error:increase3d{sloth_id="api-availability",sloth_window="3d"}\n/\n'
-            'slo:sli_total:increase3d{sloth_id="api-availability",sloth_window="3d"}') == ratio["expr"]
+            'slo:sli_total:increase3d{sloth_id="api-availability",sloth_window="3d"}\n>= 0') == ratio["expr"]
     assert ('sum(increase(tenant_exporter_probe_failures_total{job="tenant-exporter",service="api"}[3d]))'
             == errors["expr"])
 

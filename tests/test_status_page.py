@@ -16,7 +16,8 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 async def badge_of(service: Service, name: str) -> tuple[str, dict[str, str]]:
-    """The badge's title and the fill of its message (right-hand) box."""
+    """The badge's title and the fill of its message (right-hand) box (after the incidents' periodic sync)."""
+    await service.services.incidents.sync()
     async with service.client.get(f"/status/badge/{name}.svg") as r:
         assert (200, "image/svg+xml") == (r.status, r.content_type)
         root = ET.fromstring(await r.text())  # noqa: S314 - our own answer

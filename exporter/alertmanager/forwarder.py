@@ -13,6 +13,10 @@ Labels are the alert's own (``alertname``, ``severity``, ``signal``, ``service``
 same rules (which carry ``job`` and ``instance`` instead); annotations are the rule's plus
 ``alert_id``, the id to acknowledge in this service.
 
+Alerts restored as firing after a restart count as already sent (re-sent with their original
+``startsAt``; resolved if they no longer hold), so Alertmanager sees no resolve/fire flap. Alerts
+about a service in a maintenance window are held back: neither sent nor resolved while it lasts.
+
 The forwarder reads the evaluator's alerts (in memory) in its own task and never makes the
 evaluator or a request wait. When Alertmanager cannot be reached it keeps what was due and
 retries with exponential backoff (1 s doubling, with jitter, up to the resend interval).
@@ -78,13 +82,16 @@ class Batch:
 
 class AlertForwarder:
     def __init__(self, client: AlertmanagerClient, engine: AlertEngine, clock: Clock, registry: CollectorRegistry,
-                 *, resend_interval: float, generator_url: str) -> None:
+                 *, resend_interval: float, generator_url: str, held: Callable[[Alert], bool] = lambda _: False,
+                 ) -> None:
         self._client = client
         self._engine = engine
         self._clock = clock
         self.resend_interval = resend_interval
         self._generator_url = generator_url
         self._sent: dict[str, _Sent] = {}
+        self._seeded = False
+        self._held = held  # alerts about a service in a maintenance window: neither sent nor resolved
         self._alerts_sent = Counter("tenant_exporter_alertmanager_alerts_sent",
                                     "In-process alerts posted to Alertmanager, by state.", ["state"],
                                     registry=registry)
@@ -94,6 +101,12 @@ class AlertForwarder:
     def due(self) -> Batch:
         """What to post now, at the clock's time. Changes nothing (``sent`` does, once it is posted)."""
         now, mono = self._clock.now(), self._clock.monotonic()
+        if not self._seeded:  # alerts restored as firing were sent before the restart: resend, never re-fire
+            self._seeded = True
+            for alert in self._engine.restored:
+                if alert.state is AlertState.FIRING:
+                    payload = postable(alert, now, self.resend_interval, self._generator_url)
+                    self._sent.setdefault(alert.id, _Sent(AlertState.FIRING, mono - self.resend_interval, payload))
         out: list[tuple[AlertState, dict[str, Any]]] = []
         after: dict[str, _Sent] = {}
         seen: set[str] = set()
@@ -105,6 +118,10 @@ class AlertForwarder:
         for alert in self._engine.alerts(include_resolved=True):
             seen.add(alert.id)
             before = self._sent.get(alert.id)
+            if alert.state is AlertState.FIRING and self._held(alert):
+                if before is not None:
+                    after[alert.id] = before
+                continue
             if alert.state is AlertState.PENDING or (alert.state is AlertState.RESOLVED and before is None):
                 # not firing (yet), or resolved without ever being sent: nothing new to say, except that a
                 # firing episode this forwarder missed the end of is over (a new one is only pending)

@@ -20,6 +20,7 @@ from exporter.http.routes.admin import OperationsApi
 from exporter.http.routes.alertmanager import AlertmanagerApi
 from exporter.http.routes.audit import AuditApi
 from exporter.http.routes.docs import DocsApi
+from exporter.http.routes.maintenance import MaintenanceApi
 from exporter.http.routes.metrics import MetricsApi
 from exporter.http.routes.monitoring import MonitoringApi
 from exporter.http.routes.ofrep import OfrepApi
@@ -71,8 +72,8 @@ def create_app(
 def _add_routes(app: web.Application, s: Services) -> DocsApi:
     pipeline = app[PIPELINE] = Pipeline(app, s.access, s.http_metrics, exclude=s.settings.metrics_exclude_paths,
                                         cors=s.cors)
-    sla = SlaApi(s.sla, s.alerting, s.config, s.clock, s.outbound, s.settings.prometheus_url,
-                 s.settings.public_base_url)
+    sla = SlaApi(s.sla, s.request_slos, s.alerting, s.config, s.clock, s.outbound, s.settings.prometheus_url,
+                 s.settings.public_base_url, incidents=s.incidents, maintenance=s.maintenance)
     docs = DocsApi()
     apis: list[Api] = [
         OperationsApi(s.store, s.config, s.auditing),
@@ -80,8 +81,9 @@ def _add_routes(app: web.Application, s: Services) -> DocsApi:
         OfrepApi(s.config, s.settings.key_refresh_interval),
         AuditApi(s.store, s.config, s.clock, s.auditing, s.settings.audit_checkpoint_key),
         MonitoringApi(s.alerting, s.config, s.clock, s.active_users, s.probe_results, s.custom_metrics,
-                      s.custom_digest, s.auditing),
+                      s.custom_digest, s.auditing, s.maintenance),
         sla,
+        MaintenanceApi(s.maintenance, s.config, s.clock, s.auditing),
         StatusPageApi(sla.current_status),
         AlertmanagerApi(s.notifications, s.clock, s.settings.alertmanager_webhook_token),
         docs,

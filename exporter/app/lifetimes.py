@@ -166,21 +166,33 @@ async def metrics_listener(s: Services) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def sla(s: Services) -> AsyncIterator[None]:
-    """The SLA history (needs the store); batches flushed in the background and at the end."""
+    """The SLA history and the request SLOs' counts (need the store); batches flushed in the background and at
+    the end."""
     await s.sla.load()
+    await s.request_slos.load()
     s.sla.snapshot()
-    async with running(("sla-flush", s.sla.run_forever())):
+    async with running(("sla-flush", s.sla.run_forever()), ("slo-flush", s.request_slos.run_forever())):
         yield
     with suppress(StoreError):
         await s.sla.flush()  # a clean shutdown loses no probe result
+    await s.request_slos.flush()  # ... and no counted request (a failure is logged and kept, to no avail)
 
 
 @asynccontextmanager
 async def monitoring(s: Services) -> AsyncIterator[None]:
     """The rule evaluator and the probes (need resources sampled once, so the first evaluation sees CPU and
-    memory, and the SLA history the probes add to), each on its interval from monitoring.yml."""
-    await s.alerting.tick()  # the window starts now
-    async with running(("alert-evaluator", s.alerting.run_forever()), ("probes", s.probes.run_forever())):
+    memory, and the SLA history the probes add to), each on its interval from monitoring.yml. The evaluator
+    first takes back its window and alerts from before a restart, then evaluates once before any request;
+    the incidents (which read both) are loaded and then kept in line every evaluation interval."""
+    await s.alerting.restore()
+    await s.alerting.tick()
+    await s.maintenance.refresh()
+    try:
+        await s.incidents.load()
+    except StoreError as e:  # the page shows none until the first sync that reaches the store
+        log.warning("incidents not loaded (retrying): %s", e)
+    async with running(("alert-evaluator", s.alerting.run_forever()), ("probes", s.probes.run_forever()),
+                       ("incidents", s.incidents.run_forever())):
         yield
 
 

@@ -39,9 +39,13 @@ from exporter.http.json import BodyCache
 from exporter.http.server import ProtocolErrors
 from exporter.monitoring.active_users import ActiveUsers
 from exporter.monitoring.engine import AlertEngine
+from exporter.monitoring.maintenance import MaintenanceSchedule
 from exporter.settings import Settings
 from exporter.sla.checks import build_check
+from exporter.sla.incidents import Incidents
 from exporter.sla.probes import ProbeCollector, ProbeRunner
+from exporter.sla.request_slos import RequestSloTracker
+from exporter.sla.sources import IncidentSources
 from exporter.sla.tracker import SlaTracker
 from exporter.store import Store, store_for
 from exporter.store.change_feed import ChangeFeed
@@ -95,6 +99,9 @@ class Services:
     probe_results: ProbeCollector
     probes: ProbeRunner
     sla: SlaTracker
+    request_slos: RequestSloTracker
+    maintenance: MaintenanceSchedule
+    incidents: Incidents
     notifications: NotificationLog
     alertmanager: Alertmanager | None
     # telemetry
@@ -134,10 +141,16 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
     auth_failures = AuthFailureSampler(audit, clock, registry)
     auditing = Auditing(audit, auth_failures)
 
-    alerting = AlertEngine(registry, clock, monitoring, the_store)
+    instance = settings.replica
+    alerting = AlertEngine(registry, clock, monitoring, the_store, instance=instance,
+                           outage_tolerance=settings.alert_outage_tolerance)
     probe_results = ProbeCollector(registry)
-    sla = SlaTracker(the_store, clock, monitoring, settings.replica,
-                     flush_interval=settings.sla_flush_interval, registry=registry)
+    maintenance = MaintenanceSchedule(the_store, clock, lambda: holder.current.monitoring.maintenance)
+    sla = SlaTracker(the_store, clock, monitoring, instance, flush_interval=settings.sla_flush_interval,
+                     registry=registry, maintenance=maintenance)
+    incidents = Incidents(the_store, clock, IncidentSources(alerting, sla, monitoring), maintenance,
+                          interval=lambda: holder.current.monitoring.evaluation_interval_ms / 1000,
+                          forget_after=settings.alert_outage_tolerance)
     probe_results.ensure(s.name for s in config.monitoring.services)
     holder.on_reload(lambda new: probe_results.ensure(s.name for s in new.monitoring.services))
     custom_limits = lambda: holder.current.monitoring.custom_metrics  # noqa: E731
@@ -154,8 +167,11 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
         audit_maintenance=AuditMaintenance(the_store, clock, registry, settings, catalog),
         custom_digest=SubmissionDigest(audit, clock),
         alerting=alerting, probe_results=probe_results, probes=probes, sla=sla,
+        request_slos=RequestSloTracker(registry, the_store, clock, monitoring, instance,
+                                       flush_interval=settings.sla_flush_interval, maintenance=maintenance),
+        maintenance=maintenance, incidents=incidents,
         notifications=NotificationLog(registry, the_store, settings.alertmanager_webhook_history),
-        alertmanager=_alertmanager(settings, registry, clock, outbound, the_store, alerting, audit),
+        alertmanager=_alertmanager(settings, registry, clock, outbound, the_store, alerting, audit, maintenance),
         system=SystemCollector(registry), loop_lag=LoopLagMonitor(registry, settings.loop_lag_interval),
         custom_metrics=custom, custom_sync=CustomMetricsSync(the_store, custom, clock, custom_limits,
                                                              margin=settings.store_timeout),
@@ -178,7 +194,8 @@ def _shared_limits(settings: Settings, registry: CollectorRegistry, clock: Clock
 
 
 def _alertmanager(settings: Settings, registry: CollectorRegistry, clock: Clock, outbound: AiohttpClient,
-                  store: Store, engine: AlertEngine, audit: AuditLog) -> Alertmanager | None:
+                  store: Store, engine: AlertEngine, audit: AuditLog,
+                  maintenance: MaintenanceSchedule) -> Alertmanager | None:
     if settings.alertmanager_url is None:
         return None
     client = AlertmanagerClient(settings.alertmanager_url, outbound, registry, settings.alertmanager_timeout)
@@ -186,7 +203,8 @@ def _alertmanager(settings: Settings, registry: CollectorRegistry, clock: Clock,
                            interval=settings.alertmanager_sync_interval)
     engine.on_acknowledge.append(silences.wake)
     forwarder = AlertForwarder(client, engine, clock, registry, resend_interval=settings.alertmanager_resend_interval,
-                               generator_url=f"{settings.public_url}/api/monitoring/alerts")
+                               generator_url=f"{settings.public_url}/api/monitoring/alerts",
+                               held=lambda alert: maintenance.silencing(alert) is not None)
     return Alertmanager(forwarder=forwarder, silences=silences)
 
 

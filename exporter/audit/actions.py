@@ -20,6 +20,8 @@ AUTH_FAILURE: Final = "auth.failure"
 AUDIT_LOG_EXPORT: Final = "audit_log.export"
 ALERT_ACKNOWLEDGE: Final = "alert.acknowledge"  # recorded by POST /api/monitoring/alerts/acknowledge/{id}
 ALERT_ACKNOWLEDGEMENT_END: Final = "alert.acknowledgement.end"  # its Alertmanager silence expired or was deleted
+MAINTENANCE_CREATE: Final = "maintenance.create"  # POST /api/monitoring/maintenance
+MAINTENANCE_CANCEL: Final = "maintenance.cancel"  # DELETE /api/monitoring/maintenance/{id}
 METRIC_CUSTOM_SUBMIT: Final = "metric.custom.submit"  # one event per API key per interval (custom_metrics_audit)
 
 

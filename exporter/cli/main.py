@@ -2,7 +2,7 @@
 
     serve          run the service
     check-config   validate every config file (file:line:field errors, exit 1)
-    rules          generate | check the Prometheus rule files from config/monitoring.yml
+    rules          generate | check the Prometheus rule files from config/monitoring.yml (or print OpenSLO)
     keys           create | list | revoke API keys
     audit          verify | export | checkpoint the audit log
 """
@@ -45,8 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         command = rules.add_parser(name, help=text)
         command.add_argument("--config-dir", type=Path, help="config directory (env CONFIG_DIR, default ./config)")
         command.add_argument("--rules-dir", type=Path, default=Path("rules"), help="default ./rules")
-        command.add_argument("--format", choices=["files", "prometheusrule"], default="files",
-                             help="files: rules/*.yml (default); prometheusrule: one Prometheus Operator object")
+        command.add_argument("--format", choices=["files", "prometheusrule", "openslo"], default="files",
+                             help="files: rules/*.yml (default); prometheusrule: one Prometheus Operator object; "
+                                  "openslo (generate only): print the SLOs as openslo/v1 documents")
         command.add_argument("--output", type=Path, default=PROMETHEUSRULE,
                              help="the PrometheusRule's file (default deploy/kubernetes/base/prometheusrule.yaml)")
 
@@ -135,6 +136,16 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
     from exporter.rulegen import prometheusrule
 
     monitoring = load_monitoring(settings.config_dir)
+    if args.format == "openslo":
+        if args.rules_command != "generate":
+            print("tenant-exporter: --format openslo prints documents; there is nothing to check", file=sys.stderr)
+            return 2
+        import yaml
+
+        from exporter.rulegen.openslo import documents
+
+        print(yaml.safe_dump_all(documents(monitoring), sort_keys=False, width=120), end="")
+        return 0
     if args.format == "prometheusrule":
         outputs, what, again = prometheusrule.render(monitoring, args.output), args.output, " --format prometheusrule"
         if args.rules_command == "generate":

@@ -22,9 +22,11 @@ from exporter.core.durations import duration_field, format_duration
 from exporter.core.errors import ConfigError
 from exporter.core.parsing import whole
 from exporter.core.yamlfile import PathT, YamlDoc, load_yaml, raise_if_issues
+from exporter.monitoring.maintenance import MaintenanceWindow, load_maintenance
 from exporter.monitoring.operational import OpsAlert, load_operational, runbook_url
 from exporter.monitoring.services import ServiceConfig, SlaSettings, SlaSpec, load_services, load_sla
 from exporter.monitoring.signals import SIGNALS, Signal
+from exporter.monitoring.slos import RequestSlo, load_slos
 
 SUPPORTED_VERSION: Final = 1
 FILE_NAME: Final = "monitoring.yml"
@@ -110,6 +112,8 @@ class MonitoringConfig:
     sla: SlaSettings = dataclasses.field(default_factory=lambda: SlaSettings(2, 60_000, 20))
     operational: tuple[OpsAlert, ...] = ()  # operational_alerts: Prometheus only (rules/operations.yml)
     runbook_base_url: str = RUNBOOKS
+    slos: tuple[RequestSlo, ...] = ()  # request-based and latency SLOs of the API
+    maintenance: tuple[MaintenanceWindow, ...] = ()  # scheduled windows (the API adds stored ones)
 
     def service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.services if s.name == name), None)
@@ -161,6 +165,8 @@ class _TopSpec(msgspec.Struct, forbid_unknown_fields=True):
     sla: SlaSpec = msgspec.field(default_factory=SlaSpec)
     runbook_base_url: str = RUNBOOKS
     operational_alerts: list[Any] | None = None
+    slos: list[Any] | None = None
+    maintenance: list[Any] | None = None
 
 
 def load_monitoring(config_dir: Path) -> MonitoringConfig:
@@ -197,11 +203,14 @@ def load_monitoring(config_dir: Path) -> MonitoringConfig:
     services = load_services(doc, top.services, probes.interval_ms, probes.timeout_ms)
     sla = load_sla(doc, top.sla)
     operational = load_operational(doc, top.operational_alerts, top.runbook_base_url, {r.name for r in rules})
+    slos = load_slos(doc, top.slos)
+    maintenance = load_maintenance(doc, top.maintenance, [s.name for s in services])
     raise_if_issues(doc)
     return MonitoringConfig(
         evaluation_interval_ms=interval, window_ms=window, job=top.prometheus.job, rules=rules, probes=probes,
         custom_metrics=custom, file=str(path), digest=hashlib.sha256(path.read_bytes()).hexdigest()[:16],
-        services=services, sla=sla, operational=operational, runbook_base_url=top.runbook_base_url,
+        services=services, sla=sla, operational=operational, runbook_base_url=top.runbook_base_url, slos=slos,
+        maintenance=maintenance,
     )
 
 

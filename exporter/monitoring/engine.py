@@ -6,6 +6,12 @@ effect at the next one) with the semantics of the generated Prometheus rules; se
 ``signals.py`` and ``alerts.py``. Acknowledgements live in the store: one is shown while its
 alert is active and cleared when the alert ends. ``tick()`` runs in a background task started
 by ``app/lifetimes.py``; tests call it after moving the injected clock.
+
+A restart is not amnesia: every tick writes the window's new snapshot and the alerts that changed
+(``durable.py``), and ``restore()`` (at start, before the first tick) reads them back within the
+outage tolerance (``restore.py``): pending and firing alerts keep their ``active_at``, a firing
+alert whose condition still holds stays firing, and the first evaluation sees the traffic from
+before the stop.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from prometheus_client.registry import Collector
 
 from exporter.core.clock import Clock
 from exporter.core.errors import NotFound, StoreError
-from exporter.monitoring.alerts import Alert, AlertState, RuleState, holds
-from exporter.monitoring.config import MonitoringConfig
+from exporter.monitoring.alerts import RESOLVED_RETENTION_MS, Alert, AlertState, RuleState, holds
+from exporter.monitoring.config import AlertRule, MonitoringConfig
+from exporter.monitoring.durable import EvaluatorMemory
 from exporter.monitoring.promql import Vector
+from exporter.monitoring.restore import RestoredAlert, restore
 from exporter.monitoring.signals import SIGNALS, SNAPSHOT_SAMPLES
 from exporter.monitoring.view import MonitorView, compute_view
 from exporter.monitoring.window import Snapshotter, Window, to_ms
@@ -43,29 +51,67 @@ class Evaluation:
 
 class AlertEngine:
     def __init__(
-        self, registry: CollectorRegistry, clock: Clock, monitoring: Callable[[], MonitoringConfig], store: Store
+        self, registry: CollectorRegistry, clock: Clock, monitoring: Callable[[], MonitoringConfig], store: Store,
+        *, instance: str = "local", outage_tolerance: float = 3600.0,
     ) -> None:
         self._clock = clock
         self._monitoring = monitoring
         self._store = store
         self._snapshotter = Snapshotter(registry, SNAPSHOT_SAMPLES, summed_away=("tenant",))
         self.window = Window(monitoring().window_ms)
+        self.memory = EvaluatorMemory(store, instance)
+        self._tolerance_ms = round(outage_tolerance * 1000)
         self._config: MonitoringConfig | None = None
         self._rules: dict[tuple[str, str], RuleState] = {}
         self.latest: Evaluation | None = None
         self._acks: dict[str, AckRecord] = {}
         self._to_clear: set[str] = set()
         self._reconciled = False
+        self._covered_since_ms: int | None = None  # the window holds what it saw since then
+        self.restored: tuple[Alert, ...] = ()  # alerts taken back from the store at start
         self.evaluations = 0
         self.on_acknowledge: list[Callable[[AckRecord], None]] = []  # e.g. mirror it as a silence
         registry.register(AlertStateCollector(self))
+
+    # --- restart ---------------------------------------------------------------------------------
+    async def restore(self) -> None:
+        """Take back this replica's window and alerts (before the first evaluation); a store failure means
+        starting afresh, never failing the start."""
+        config = self._sync_config()
+        now_ms = to_ms(self._clock.now())
+        try:
+            found = await restore(self._store, self.memory.instance, now_ms, config.window_ms, self._tolerance_ms)
+        except StoreError as e:
+            log.warning("the evaluator's state was not restored (starting afresh): %s", e)
+            return
+        for snapshot in found.snapshots:
+            self.window.add(snapshot)
+        self._covered_since_ms = found.covered_since_ms
+        restored = []
+        for item in found.alerts:
+            state = self._rules.get((item.alertname, item.severity))
+            if state is not None and (alert := _revive(state.rule, item, now_ms)) is not None:
+                state.alerts[alert.id] = alert
+                restored.append(alert)
+        self.restored = tuple(restored)
+        taken = {a.id for a in restored}
+        dropped = [*found.discarded, *(a.alert_id for a in found.alerts if a.alert_id not in taken)]
+        self.memory.adopt(restored, dropped)
+        self._to_clear.update(dropped)  # their episodes are over: past the tolerance, or their rule is gone
+        if found.alerts:
+            log.info("restored %d of %d alerts (last evaluated %.1f s ago)", len(restored), len(found.alerts),
+                     (now_ms - (found.last_ms or now_ms)) / 1000)
 
     # --- evaluation -----------------------------------------------------------------------------
     def evaluate(self) -> tuple[Evaluation, list[Alert]]:
         """One evaluation at the clock's now, and the alerts that ended (synchronous, no I/O)."""
         config = self._sync_config()
         t_ms = to_ms(self._clock.now())
-        self.window.add(self._snapshotter.take(t_ms))
+        snapshot = self._snapshotter.take(t_ms)
+        self.window.add(snapshot)
+        self.memory.note(snapshot, self.window.length_ms)
+        if self._covered_since_ms is None:
+            self._covered_since_ms = t_ms
         r = config.window_ms
         signals = {name: signal.evaluate(self.window, t_ms, r) for name, signal in SIGNALS.items()}
         ended: list[Alert] = []
@@ -76,9 +122,11 @@ class AlertEngine:
         return self.latest, ended
 
     async def tick(self) -> Evaluation:
-        """Evaluate, then bring acknowledgements up to date with the store (a store outage is retried)."""
+        """Evaluate, bring acknowledgements up to date with the store, and write the durable memory (a store
+        outage is retried at the next tick; the evaluation itself never waits for the store)."""
         evaluation, ended = self.evaluate()
         self._to_clear.update(alert.id for alert in ended)
+        self._to_clear.update(self._earlier_episodes())
         now = self._clock.now()
         try:
             if self._to_clear:
@@ -91,6 +139,10 @@ class AlertEngine:
             await self.reload_acknowledgements()
         except StoreError as e:
             log.warning("acknowledgements not synchronised with the store (retrying next tick): %s", e)
+        try:
+            await self.memory.flush(self.alerts(include_resolved=True), evaluation.t_ms, self.window.length_ms)
+        except StoreError as e:
+            log.warning("the evaluator's state was not written (kept, retrying next tick): %s", e)
         return evaluation
 
     async def run_forever(self) -> None:
@@ -103,8 +155,26 @@ class AlertEngine:
                 log.exception("in-process rule evaluation failed; retrying at the next interval")
 
     def _warm(self) -> bool:
-        oldest = self.window.oldest_ms
-        return self.latest is not None and oldest is not None and oldest <= self.latest.t_ms - self.window.length_ms
+        """The window has seen a whole window length (restored snapshots count), so an alert not active now
+        was not active at any time it covers. (Within one evaluation interval: samples never land exactly
+        on the window's start.)"""
+        since, latest = self._covered_since_ms, self.latest
+        slack = self._config.evaluation_interval_ms if self._config else 0
+        return since is not None and latest is not None and latest.t_ms - since >= self.window.length_ms - slack
+
+    def _earlier_episodes(self) -> list[str]:
+        """Active alerts whose acknowledgement is older than their episode, which this process saw begin after a
+        whole window without it: the acknowledgement was for an earlier episode."""
+        since = self._covered_since_ms
+        if since is None:
+            return []
+        out = []
+        for alert in self.alerts():
+            ack = self._acks.get(alert.id)
+            if (ack is not None and ack.acknowledged_at * 1000 < alert.active_at_ms
+                    and alert.active_at_ms - since >= self.window.length_ms):
+                out.append(alert.id)
+        return out
 
     def _sync_config(self) -> MonitoringConfig:
         config = self._monitoring()
@@ -133,7 +203,7 @@ class AlertEngine:
         return self._acks.get(alert.id) if alert.active else None
 
     async def acknowledge(
-        self, alert_id: str, *, tenant_id: str, key_id: str, key_name: str, comment: str
+        self, alert_id: str, *, tenant_id: str, key_id: str, key_name: str, comment: str, public_message: str = ""
     ) -> tuple[Alert, AckRecord, bool]:
         """Acknowledge an active alert; 404 otherwise. Idempotent: the first acknowledgement stays, and
         the flag says whether this call made it."""
@@ -143,6 +213,7 @@ class AlertEngine:
         new_id = f"ack_{secrets.token_hex(8)}"
         record = await self._store.acknowledge_alert(AckRecord(
             new_id, alert.id, alert.rule.name, tenant_id, key_id, key_name, comment, self._clock.now(),
+            public_message=public_message.strip(),
         ))
         self._acks[alert.id] = record
         for listener in self.on_acknowledge:
@@ -160,6 +231,19 @@ class AlertEngine:
                 n = sum(1 for a in state.alerts.values() if a.state is kind)
                 counts.append((state.rule.name, state.rule.severity, kind.value, n))
         return counts
+
+
+def _revive(rule: AlertRule, item: RestoredAlert, now_ms: int) -> Alert | None:
+    """An alert read back from the store, under the rule in force now (None: a resolved one too old to list)."""
+    try:
+        state = AlertState(item.state)
+    except ValueError:
+        return None
+    if state is AlertState.RESOLVED and (
+            item.resolved_at_ms is None or now_ms - item.resolved_at_ms > RESOLVED_RETENTION_MS):
+        return None
+    return Alert(item.alert_id, rule, dict(item.labels), item.value, state, item.active_at_ms, item.fired_at_ms,
+                 item.resolved_at_ms)
 
 
 class AlertStateCollector(Collector):

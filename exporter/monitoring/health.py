@@ -8,7 +8,7 @@ platform's, and no tenant learns another's or an operator's key or comment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -74,7 +74,14 @@ def status_of(firing: Sequence[Alert]) -> str:
     return "unhealthy" if "error" in severities else "degraded" if "warning" in severities else "healthy"
 
 
-def _health_alert(alert: Alert, acknowledged: bool) -> m.HealthAlert:
+Silenced = Callable[[Alert], str | None]  # the id of the maintenance window holding an alert back, if any
+
+
+def _none(_: Alert) -> str | None:
+    return None
+
+
+def _health_alert(alert: Alert, acknowledged: bool, maintenance: str | None = None) -> m.HealthAlert:
     rule, unit = alert.rule, alert.rule.signal.unit
     value = _value(alert)
     shown = "no data" if value is None else f"{value}{unit.display}"
@@ -82,7 +89,7 @@ def _health_alert(alert: Alert, acknowledged: bool) -> m.HealthAlert:
         severity=rule.severity, message=f"{rule.summary.rstrip('.')}: {shown}", threshold=_threshold(alert),
         id=alert.id, alertname=rule.name, state=alert.state.value, value=value, unit=unit.display,
         since=isoformat(alert.active_at_ms / 1000), summary=rule.summary, description=rule.description,
-        runbook_url=rule.runbook_url, acknowledged=acknowledged,
+        runbook_url=rule.runbook_url, acknowledged=acknowledged, maintenance=maintenance,
     )
 
 
@@ -90,10 +97,11 @@ def _ack(record: AckRecord | None) -> m.Acknowledgement | None:
     if record is None:
         return None
     return m.Acknowledgement(record.key_name, record.key_id, record.tenant_id, isoformat(record.acknowledged_at),
-                             record.comment, record.silence_id)
+                             record.comment, record.silence_id, record.public_message)
 
 
-def alert_out(alert: Alert, record: AckRecord | None, *, operator: bool) -> m.AlertOut:
+def alert_out(alert: Alert, record: AckRecord | None, *, operator: bool, maintenance: str | None = None,
+              ) -> m.AlertOut:
     """The alert as its reader may see it: whether it is acknowledged, and by whom only for operators."""
     rule = alert.rule
 
@@ -106,12 +114,13 @@ def alert_out(alert: Alert, record: AckRecord | None, *, operator: bool) -> m.Al
         since=isoformat(alert.active_at_ms / 1000), fired_at=at(alert.fired_at_ms),
         resolved_at=at(alert.resolved_at_ms),
         labels=dict(alert.labels), annotations=rule.annotations, acknowledged=record is not None,
-        acknowledgement=_ack(record) if operator else None,
+        acknowledgement=_ack(record) if operator else None, maintenance=maintenance,
     )
 
 
 def health(engine: AlertEngine, services: Sequence[ServiceConfig], probes: Mapping[str, ProbeOutcome],
-           active_users: int, window_seconds: float, now: float, config: m.ConfigState | None = None) -> m.HealthOut:
+           active_users: int, window_seconds: float, now: float, config: m.ConfigState | None = None,
+           silenced: Silenced = _none) -> m.HealthOut:
     """Current health with the figures of the latest evaluation and the latest probe of every service."""
     view = engine.latest.view if engine.latest else None
     firing = [a for a in engine.alerts() if a.state is AlertState.FIRING]
@@ -130,7 +139,7 @@ def health(engine: AlertEngine, services: Sequence[ServiceConfig], probes: Mappi
         active_users=active_users,
         cpu_usage=_pct(view.cpu_ratio) if view else None,
         memory_usage=_pct(view.memory_ratio) if view else None,
-        alerts=[_health_alert(a, engine.acknowledgement(a) is not None) for a in firing],
+        alerts=[_health_alert(a, engine.acknowledgement(a) is not None, silenced(a)) for a in firing],
         timestamp=isoformat(now), window_seconds=window_seconds,
         evaluated_at=isoformat(view.t) if view else None, services=per_service, config=config,
     )
@@ -155,9 +164,9 @@ def metrics(view: MonitorView | None, active_users: int, window_seconds: float, 
     )
 
 
-def alerts(engine: AlertEngine, *, include_resolved: bool, operator: bool) -> m.AlertsOut:
+def alerts(engine: AlertEngine, *, include_resolved: bool, operator: bool, silenced: Silenced = _none) -> m.AlertsOut:
     """Active alerts (and the recently resolved ones), as an operator or a tenant may see them."""
-    shown = [alert_out(a, engine.acknowledgement(a), operator=operator)
+    shown = [alert_out(a, engine.acknowledgement(a), operator=operator, maintenance=silenced(a))
              for a in engine.alerts(include_resolved=include_resolved)]
     latest = engine.latest
     return m.AlertsOut(shown, isoformat(latest.t_ms / 1000) if latest else None)

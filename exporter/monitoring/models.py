@@ -26,6 +26,7 @@ class HealthAlert(msgspec.Struct):
     description: str
     runbook_url: str | None
     acknowledged: bool
+    maintenance: str | None = None  # the maintenance window holding it back from Alertmanager and incidents
 
 
 class ServiceHealth(msgspec.Struct):
@@ -100,6 +101,7 @@ class Acknowledgement(msgspec.Struct):
     acknowledged_at: str
     comment: str
     silence_id: str | None = None  # the Alertmanager silence mirroring it (ALERTMANAGER_URL), once created
+    public_message: str = ""  # what the status page shows of it ('' : the default text)
 
 
 class AlertOut(msgspec.Struct):
@@ -119,6 +121,7 @@ class AlertOut(msgspec.Struct):
     annotations: dict[str, str]
     acknowledged: bool  # for every caller; who acknowledged, and why, only for operators
     acknowledgement: Acknowledgement | None  # operators only: the record; null for tenant keys
+    maintenance: str | None = None  # the maintenance window holding it back from Alertmanager and incidents
 
 
 class AlertsOut(msgspec.Struct):

@@ -28,6 +28,9 @@ _TARGET = whole(r"\s*(?P<number>\d+(?:\.\d+)?)\s*%\s*")
 _ADDRESS = whole(r"(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})")
 
 Kind = Literal["self", "store", "http", "tcp"]
+Policy = Literal["down", "exclude"]
+POLICIES: Final = ("down", "exclude")
+MAINTENANCE_POLICIES: Final = ("exclude", "count")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,9 @@ class ServiceConfig:
     expected_status: int = 200
     host: str | None = None
     port: int | None = None
+    # time no replica observed (the service was not running): downtime (`down`) or left out (`exclude`)
+    unobserved: Policy = "exclude"
+    maintenance: str = "exclude"  # time in a maintenance window: left out of uptime (`exclude`) or `count`ed
 
     @property
     def camel(self) -> str:
@@ -92,6 +98,8 @@ class _ServiceSpec(msgspec.Struct, forbid_unknown_fields=True):
     interval: str | None = None
     timeout: str | None = None
     degraded_above: str | None = None
+    unobserved: str | None = None
+    maintenance: str = "exclude"
 
 
 class SlaSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -150,12 +158,18 @@ def _service(doc: YamlDoc, where: PathT, name: str, spec: _ServiceSpec, default_
         host, port = _address(doc, (*where, "address"), spec.address)
     elif kind is not None and spec.address is not None:
         doc.issue((*where, "address"), "only `type: tcp` services have an address")
+    # a stopped service cannot answer its own probe, so its unobserved time is downtime; the others' is unknown
+    unobserved = spec.unobserved or ("down" if kind == "self" else "exclude")
+    if unobserved not in POLICIES:
+        doc.issue((*where, "unobserved"), f"must be one of {', '.join(POLICIES)}")
+    if spec.maintenance not in MAINTENANCE_POLICIES:
+        doc.issue((*where, "maintenance"), f"must be one of {', '.join(MAINTENANCE_POLICIES)}")
     if len(doc.issues) > before or kind is None or target is None:
         return None
     title = (spec.title or _TITLES.get(name) or name).strip()
     description = spec.description.strip() or _DESCRIPTIONS.get(name, "")
     return ServiceConfig(name, kind, title, description, target, interval, timeout, degraded, spec.url,
-                         spec.expected_status, host, port)
+                         spec.expected_status, host, port, unobserved, spec.maintenance)  # type: ignore[arg-type]
 
 
 def _kind(doc: YamlDoc, where: PathT, name: str, spec: _ServiceSpec) -> Kind | None:

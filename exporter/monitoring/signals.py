@@ -49,6 +49,10 @@ PROBE_SUCCESS: Final = "tenant_exporter_probe_success"
 CPU: Final = "system_cpu_usage_ratio"
 MEMORY: Final = "system_memory_usage_ratio"
 SERVER_ERROR: Final = matcher(status="=~5..")
+# The request-duration histogram's bucket bounds (seconds), owned here because thresholds and latency SLOs
+# must fall on them: edges at 0.5 s and 1 s (the shipped thresholds), 1 and 2.5 ms (where most answers of this
+# service fall, docs/performance.md). telemetry/http_metrics.py builds the histogram from this.
+LATENCY_BOUNDS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,15 @@ Definitions (docs/alerting.md, "SLA"):
   **Observed time** is the time covered by results; **downtime** the time covered by failed
   ones. A successful but slow result is *degraded* time, which is up time, never downtime.
   Time without results (the service stopped) is not observed: it is neither up nor down.
-- **Uptime** = (observed - downtime) / observed over the month so far; ``None`` with no data
-  (never a made-up 100 %). **Compliant** = uptime >= target, compared exactly (fractions of
-  milliseconds against the target's decimal).
+- **Unobserved time** is time since monitoring of the service began that no replica observed
+  (``coverage.py``). The service's policy says what it is: ``down`` (the default for ``api``: a
+  stopped service answers nothing) adds it to the downtime and to the period; ``exclude`` leaves
+  it out of both. It is reported either way, with the *coverage*: the observed share of the time
+  since monitoring began.
+- **Uptime** = (period - downtime) / period over the month so far, where the period is the observed
+  time (plus the unobserved time under ``down``); ``None`` with no data (never a made-up 100 %).
+  **Compliant** = uptime >= target, compared exactly (fractions of milliseconds against the
+  target's decimal).
 - **Error budget** = (1 - target) x the length of the whole calendar month (28 to 31 days);
   **remaining** = budget - downtime (negative once overspent).
 - A **breach** is an outage incident (``breaches.py``); breaches of the month are those
@@ -96,14 +102,22 @@ class Pooled:
     degraded: Fraction = Fraction(0)
     results: int = 0
     failures: int = 0
+    unobserved: Fraction = Fraction(0)  # time nobody observed (from the sessions, not the probes)
 
     def __add__(self, other: Pooled) -> Pooled:
         return Pooled(self.observed + other.observed, self.down + other.down, self.degraded + other.degraded,
-                      self.results + other.results, self.failures + other.failures)
+                      self.results + other.results, self.failures + other.failures,
+                      self.unobserved + other.unobserved)
 
-    @property
-    def uptime(self) -> Fraction | None:
-        return None if self.observed == 0 else 1 - self.down / self.observed
+    def counted(self, policy: str) -> tuple[Fraction, Fraction]:
+        """``(period, downtime)`` under the unobserved-time policy (``down`` or ``exclude``)."""
+        if policy == "down":
+            return self.observed + self.unobserved, self.down + self.unobserved
+        return self.observed, self.down
+
+    def uptime(self, policy: str = "exclude") -> Fraction | None:
+        period, down = self.counted(policy)
+        return None if period == 0 else 1 - down / period
 
 
 def pool(rows: Iterable[DaySums]) -> Pooled:
@@ -138,6 +152,9 @@ class ServiceSla:
     budget_remaining_seconds: float
     breaches: int
     breach_list: tuple[Breach, ...] = ()
+    unobserved_seconds: float = 0.0  # nobody observed it (counted in downtime_seconds under the `down` policy)
+    coverage: Fraction | None = None  # the observed share of the time since monitoring began
+    policy: str = "exclude"
 
     @property
     def budget_remaining_ratio(self) -> float:
@@ -149,32 +166,57 @@ def month_budget_seconds(target: SlaTarget, month: Month) -> float:
     return float(target.budget * int(month.end - month.start))
 
 
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What the sessions say about one service: unobserved milliseconds per day, and since monitoring began."""
+
+    unobserved: Mapping[str, int]  # day -> ms nobody observed
+    elapsed_ms: int  # this month so far, since monitoring began
+    policy: str = "exclude"
+
+
+def pooled_day(days: Mapping[str, Sequence[DaySums]], coverage: Coverage | None, day: str) -> Pooled:
+    found = pool(days.get(day, ()))
+    missed = coverage.unobserved.get(day, 0) if coverage is not None else 0
+    return Pooled(found.observed, found.down, found.degraded, found.results, found.failures, Fraction(missed))
+
+
 def month_sla(service: str, target: SlaTarget, month: Month, days: Mapping[str, Sequence[DaySums]],
-              breaches: Sequence[Breach], now: float) -> ServiceSla:
-    """The month-to-date figures of one service from its days (observer rows) and breaches."""
+              breaches: Sequence[Breach], now: float, coverage: Coverage | None = None) -> ServiceSla:
+    """The month-to-date figures of one service from its days (observer rows), coverage and breaches."""
     prefix = month.key + "-"
-    total = sum((pool(rows) for day, rows in days.items() if day.startswith(prefix)), Pooled())
-    uptime = total.uptime
+    names = set(days) | set(coverage.unobserved if coverage else ())
+    total = sum((pooled_day(days, coverage, day) for day in names if day.startswith(prefix)), Pooled())
+    policy = coverage.policy if coverage is not None else "exclude"
+    uptime = total.uptime(policy)
     mine = tuple(sorted((b for b in breaches if b.overlaps(month.start, month.end, now)), key=lambda b: b.started_at))
     budget = month_budget_seconds(target, month)
-    downtime = float(total.down) / 1000
+    downtime = float(total.counted(policy)[1]) / 1000
+    elapsed = coverage.elapsed_ms if coverage is not None else 0
     return ServiceSla(
         service=service, target=target, month=month, observed_seconds=float(total.observed) / 1000,
         downtime_seconds=downtime, degraded_seconds=float(total.degraded) / 1000, uptime=uptime,
         compliant=None if uptime is None else uptime >= Fraction(target.ratio), budget_seconds=budget,
         budget_remaining_seconds=budget - downtime, breaches=len(mine), breach_list=mine,
+        unobserved_seconds=float(total.unobserved) / 1000,
+        coverage=None if elapsed <= 0 else max(Fraction(0), 1 - total.unobserved / elapsed), policy=policy,
     )
 
 
-def daily_uptime(days: Mapping[str, Sequence[DaySums]], wanted: Sequence[str]) -> list[tuple[str, Fraction | None]]:
-    """Uptime per day for the days asked for; ``None`` for a day without data."""
-    return [(day, pool(days.get(day, ())).uptime) for day in wanted]
+def daily_uptime(days: Mapping[str, Sequence[DaySums]], wanted: Sequence[str], coverage: Coverage | None = None,
+                 ) -> list[tuple[str, Pooled]]:
+    """Each day asked for, pooled (its uptime under the policy is ``.uptime(policy)``; None without data)."""
+    return [(day, pooled_day(days, coverage, day)) for day in wanted]
 
 
 def overall(figures: Sequence[ServiceSla]) -> Fraction | None:
-    """Uptime over all services: the share of their observed time that was up (pooled, time-weighted)."""
-    observed = sum(Fraction(f.observed_seconds) for f in figures if f.uptime is not None)
-    if observed == 0:
+    """Uptime over all services: the share of their counted time that was up (pooled, time-weighted)."""
+    def period(f: ServiceSla) -> Fraction:
+        unobserved = Fraction(f.unobserved_seconds) if f.policy == "down" else Fraction(0)
+        return Fraction(f.observed_seconds) + unobserved
+
+    counted = [f for f in figures if f.uptime is not None]
+    total = sum((period(f) for f in counted), Fraction(0))
+    if total == 0:
         return None
-    down = sum(Fraction(f.downtime_seconds) for f in figures if f.uptime is not None)
-    return 1 - down / observed
+    return 1 - sum((Fraction(f.downtime_seconds) for f in counted), Fraction(0)) / total

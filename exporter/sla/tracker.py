@@ -6,27 +6,43 @@ pending batch and follows runs of failures (breaches). ``flush`` (a background t
 transaction each, then reads back the recent rows, other replicas' included. ``snapshot`` computes
 every figure from memory (no I/O), cached per second of the injected clock and per change, so
 the public status page and the collectors cost no query. ``load`` (at start) reads the last 92
-days and the recent breaches, so uptime survives restarts and covers the whole month.
+days, the recent breaches and every replica's sessions, so uptime survives restarts and covers
+the whole month. Each flush is also a heartbeat (``observation.py``): the time no replica
+observed a service is known, and a gap long enough in a service whose unobserved time is
+downtime (``api``, by default) is a breach, from the last heartbeat to the first new result.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import astuple, dataclass
 from fractions import Fraction
 from types import MappingProxyType
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from exporter.core.clock import Clock, Month
 from exporter.core.errors import StoreError
 from exporter.monitoring.config import MonitoringConfig
-from exporter.sla.accounting import DaySums, ServiceSla, daily_uptime, last_days, month_sla, overall, slice_days
-from exporter.sla.breaches import Breach, BreachDetector, close_stale, merge
+from exporter.monitoring.maintenance import MaintenanceSchedule
+from exporter.monitoring.services import ServiceConfig
+from exporter.sla.accounting import (
+    Coverage,
+    DaySums,
+    Pooled,
+    ServiceSla,
+    daily_uptime,
+    last_days,
+    month_sla,
+    overall,
+    slice_days,
+)
+from exporter.sla.breaches import Breach, BreachDetector, breach_id, close_stale, merge
+from exporter.sla.coverage import by_day, day_bounds, elapsed, gaps, merged
+from exporter.sla.gauges import SlaCollector
+from exporter.sla.observation import Observation, to_ms
 from exporter.sla.probes import ProbeResult
 from exporter.store import BreachRow, ProbeDayRow, Store
 
@@ -40,7 +56,7 @@ class SlaSnapshot:
     at: float
     month: Month
     services: tuple[ServiceSla, ...]  # in config order
-    history: Mapping[str, tuple[tuple[str, Fraction | None], ...]]  # service -> 90 x (day, uptime), oldest first
+    history: Mapping[str, tuple[tuple[str, Pooled], ...]]  # service -> 90 x (day, pooled figures), oldest first
     first_day: Mapping[str, str | None]  # service -> earliest day with data
     breaches: tuple[Breach, ...]  # merged: ongoing, and ended this month or in the last 24 h
     latest: Mapping[str, ProbeResult]
@@ -52,7 +68,8 @@ class SlaSnapshot:
 
 class SlaTracker:
     def __init__(self, store: Store, clock: Clock, monitoring: Callable[[], MonitoringConfig], observer: str,
-                 *, flush_interval: float, registry: CollectorRegistry) -> None:
+                 *, flush_interval: float, registry: CollectorRegistry,
+                 maintenance: MaintenanceSchedule | None = None) -> None:
         registry.register(SlaCollector(self))
         self._store = store
         self._clock = clock
@@ -66,6 +83,8 @@ class SlaTracker:
         self._breaches: dict[str, Breach] = {}
         self._dirty: dict[str, Breach] = {}
         self._latest: dict[str, ProbeResult] = {}
+        self.observation = Observation(observer)
+        self._maintenance = maintenance
         self.detected: dict[str, int] = {}  # breaches this process detected, per service (a counter)
         self._version = 0
         self._cache: tuple[tuple[int, int, int], SlaSnapshot] | None = None
@@ -74,6 +93,13 @@ class SlaTracker:
     # --- in: results ------------------------------------------------------------------------------
     def record(self, result: ProbeResult) -> None:
         """Add one probe result (memory only: no I/O, no await)."""
+        gap = self.observation.begin(result.service, result.at - result.weight_seconds, result.at)
+        if gap is not None:
+            self._unobserved_gap(result.service, gap)
+        self._latest = {**self._latest, result.service: result}
+        self._version += 1
+        if self._excluded(result.service, result.at):
+            return  # in a maintenance window the service's policy leaves out: neither up nor down, no breach
         for day, sums in slice_days(result.at, result.weight_seconds, success=result.success,
                                     degraded=result.degraded):
             key = (result.service, day)
@@ -85,14 +111,40 @@ class SlaTracker:
             if breach.id not in self._breaches:
                 self.detected[result.service] = self.detected.get(result.service, 0) + 1
             self._breaches[breach.id] = self._dirty[breach.id] = breach
-        self._latest = {**self._latest, result.service: result}
-        self._version += 1
+
+    def _excluded(self, service: str, at: float) -> bool:
+        found = self._monitoring().service(service)
+        return (self._maintenance is not None and found is not None and found.maintenance == "exclude"
+                and self._maintenance.active(service, at) is not None)
+
+    def _left_out(self, service: ServiceConfig) -> list[tuple[int, int]]:
+        """Maintenance time the service's policy leaves out of its SLA (ms intervals)."""
+        if self._maintenance is None or service.maintenance != "exclude":
+            return []
+        return self._maintenance.intervals(service.name)
+
+    def _unobserved_gap(self, service: str, gap: tuple[int, int]) -> None:
+        """Nobody observed ``service`` during ``gap`` (ms): a breach when that is downtime and long enough."""
+        config = self._monitoring()
+        found = config.service(service)
+        if found is None or found.unobserved != "down":
+            return
+        missed = sum(b - a for a, b in gaps(merged(self._left_out(found)), *gap))  # maintenance is no breach
+        if missed < config.sla.breach_min_duration_ms:
+            return
+        start, end = gap[0] / 1000, gap[1] / 1000
+        breach = Breach(breach_id(service, "unobserved", start), service, self.observer, start, end, 0, end,
+                        f"not observed for {end - start:.0f} s: no replica was running")
+        log.warning("%s was not observed from %s for %.1f s: counted as a breach", service, start, end - start)
+        self._breaches[breach.id] = self._dirty[breach.id] = breach
 
     # --- store ------------------------------------------------------------------------------------
     async def load(self) -> None:
         """Read the history at start; this observer's breaches left open by a previous run end."""
         now = self._clock.now()
         await self._store.close_open_breaches(self.observer)
+        since = day_bounds(last_days(now, HISTORY_DAYS + 2)[0])[0] / 1000
+        self.observation.load(await self._store.sessions_since(since), await self._store.first_sessions(), since)
         await self._read(last_days(now, HISTORY_DAYS + 2)[0], now)
 
     async def flush(self) -> None:
@@ -103,6 +155,7 @@ class SlaTracker:
         try:
             await self._store.add_probe_days([ProbeDayRow(s, d, self.observer, *astuple(v))
                                               for (s, d), v in self._writing.items()])
+            await self._store.save_sessions(self.observation.heartbeat(now, self._heartbeats()))
         except StoreError as e:
             log.warning("SLA sums not written (kept in memory, retrying): %s", e)
             for key, sums in self._writing.items():
@@ -120,6 +173,15 @@ class SlaTracker:
             self._dirty = {**dirty, **self._dirty}
         self._version += 1
 
+    def _heartbeats(self) -> dict[str, tuple[float, float]]:
+        """Each service's latest result time and interval (a service whose probes stopped gets no heartbeat)."""
+        config = self._monitoring()
+        out = {}
+        for name, result in self._latest.items():
+            service = config.service(name)
+            out[name] = (result.at, service.interval_ms / 1000 + service.timeout_ms / 1000 if service else 0.0)
+        return out
+
     def _apply_own(self, written: Mapping[Key, DaySums]) -> None:
         for key, sums in written.items():
             observers = self._stored.setdefault(key, {})
@@ -135,6 +197,8 @@ class SlaTracker:
         kept = {k: v for k, v in self._stored.items() if oldest <= k[1] < since_day}
         self._stored = {**kept, **fresh}
         month = Month.of(now)
+        recent = day_bounds(since_day)[0] / 1000
+        self.observation.merge(await self._store.sessions_since(recent), recent)
         stored = await self._store.breaches_since(min(month.start, now - 86_400))
         live = {b.id: b for b in self._breaches.values() if b.ongoing and b.observer == self.observer}
         self._breaches = {**{r.id: Breach(*astuple(r)) for r in stored}, **live, **self._dirty}
@@ -179,9 +243,10 @@ class SlaTracker:
         wanted = last_days(now, HISTORY_DAYS)
         for service in config.services:
             days = self._days(service.name)
+            coverage = self._coverage(service, wanted, month, now)
             services.append(month_sla(service.name, service.target, month, days,
-                                      [b for b in breaches if b.service == service.name], now))
-            history[service.name] = tuple(daily_uptime(days, wanted))
+                                      [b for b in breaches if b.service == service.name], now, coverage))
+            history[service.name] = tuple(daily_uptime(days, wanted, coverage))
             first[service.name] = min((d for d, rows in days.items() if any(r.observed_ms for r in rows)),
                                       default=None)
         snapshot = SlaSnapshot(now, month, tuple(services), MappingProxyType(history), MappingProxyType(first),
@@ -191,38 +256,13 @@ class SlaTracker:
         return snapshot
 
 
-class SlaCollector(Collector):
-    """The month-to-date gauges from the latest published snapshot (never computed in ``collect()``)."""
-
-    def __init__(self, tracker: SlaTracker) -> None:
-        self._tracker = tracker
-
-    def collect(self) -> Iterator[Metric]:
-        snapshot = self._tracker.published
-        services = snapshot.services if snapshot is not None else ()
-        target = GaugeMetricFamily("tenant_exporter_sla_target_ratio", "The service's SLA target.",
-                                   labels=["service"])
-        uptime = GaugeMetricFamily("tenant_exporter_sla_uptime_month_to_date_ratio",
-                                   "Uptime of the service this calendar month (UTC) so far; absent without data.",
-                                   labels=["service"])
-        ratio = GaugeMetricFamily("tenant_exporter_sla_error_budget_remaining_ratio",
-                                  "Share of this month's error budget left (negative once overspent).",
-                                  labels=["service"])
-        seconds = GaugeMetricFamily("tenant_exporter_sla_error_budget_remaining_seconds",
-                                    "Downtime left this month before the SLA is breached (negative once overspent).",
-                                    labels=["service"])
-        breaches = GaugeMetricFamily("tenant_exporter_sla_breaches_month_to_date",
-                                     "Outage incidents (breaches) of the service this calendar month so far.",
-                                     labels=["service"])
-        for s in services:
-            target.add_metric([s.service], float(s.target.ratio))
-            if s.uptime is not None:
-                uptime.add_metric([s.service], float(s.uptime))
-            ratio.add_metric([s.service], s.budget_remaining_ratio)
-            seconds.add_metric([s.service], s.budget_remaining_seconds)
-            breaches.add_metric([s.service], s.breaches)
-        detected = CounterMetricFamily("tenant_exporter_sla_breaches", "Breaches this process detected.",
-                                       labels=["service"])
-        for name in sorted({s.service for s in services} | set(self._tracker.detected)):
-            detected.add_metric([name], self._tracker.detected.get(name, 0))
-        yield from (target, uptime, ratio, seconds, breaches, detected)
+    def _coverage(self, service: ServiceConfig, wanted: list[str], month: Month, now: float) -> Coverage:
+        """Unobserved time per day (and the month's time since monitoring began) from every replica's sessions."""
+        union = merged([*self.observation.covered(service.name, now), *self._left_out(service)])
+        began = self.observation.began.get(service.name)
+        began_ms, now_ms = (None if began is None else to_ms(began)), to_ms(now)
+        if began_ms is None:
+            return Coverage({}, 0, service.unobserved)
+        first = max(began_ms, day_bounds(wanted[0])[0])
+        missed = by_day(gaps(union, first, now_ms)) if now_ms > first else {}  # a few gaps, not 90 days
+        return Coverage(missed, elapsed(began_ms, to_ms(month.start), now_ms), service.unobserved)

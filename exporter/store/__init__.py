@@ -8,19 +8,28 @@ from exporter.core.errors import SettingsError
 from exporter.store.protocol import Store
 from exporter.store.records import (
     AckRecord,
+    AlertStateRow,
     ApiKeyRecord,
     AuditFilter,
     AuditRecord,
     BreachRow,
     ChainHead,
     FleetChange,
+    IncidentRow,
+    IncidentUpdateRow,
+    MaintenanceRow,
     ProbeDayRow,
+    SessionRow,
+    SloDayRow,
+    SnapshotRow,
     StoredCheckpoint,
 )
 
 __all__ = [
-    "AckRecord", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead", "FleetChange", "ProbeDayRow",
-    "Store", "StoredCheckpoint", "open_store", "start_store", "store_for",
+    "AckRecord", "AlertStateRow", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead",
+    "FleetChange", "IncidentRow", "IncidentUpdateRow", "MaintenanceRow",
+    "ProbeDayRow", "SessionRow", "SloDayRow", "SnapshotRow", "Store", "StoredCheckpoint", "open_store",
+    "start_store", "store_for",
 ]
 
 

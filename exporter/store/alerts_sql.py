@@ -17,7 +17,8 @@ from typing import Protocol
 from exporter.store.primitives import Primitives
 from exporter.store.records import AckRecord
 
-_COLUMNS = "id, alert_id, alertname, tenant_id, key_id, key_name, comment, acknowledged_at, cleared_at, silence_id"
+_COLUMNS = ("id, alert_id, alertname, tenant_id, key_id, key_name, comment, acknowledged_at, cleared_at, silence_id, "
+            "public_message")
 
 
 class AlertStore(Protocol):
@@ -56,10 +57,10 @@ class AlertsSqlMixin:
     async def acknowledge_alert(self: Primitives, record: AckRecord) -> AckRecord:
         async with self.transaction() as tx:
             await tx.execute(
-                f"INSERT INTO alert_acknowledgements ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL) "
+                f"INSERT INTO alert_acknowledgements ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?) "
                 "ON CONFLICT DO NOTHING",
                 record.id, record.alert_id, record.alertname, record.tenant_id, record.key_id, record.key_name,
-                record.comment, record.acknowledged_at,
+                record.comment, record.acknowledged_at, record.public_message,
             )
             rows = await tx.fetch(
                 f"SELECT {_COLUMNS} FROM alert_acknowledgements WHERE alert_id = ? AND cleared_at IS NULL",

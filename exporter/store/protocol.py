@@ -12,12 +12,16 @@ from typing import Protocol
 from exporter.store.alerts_sql import AlertStore
 from exporter.store.audit_sql import AuditStore
 from exporter.store.fleet_sql import FleetStore
+from exporter.store.incidents_sql import IncidentStore
+from exporter.store.monitoring_sql import MonitoringStore
 from exporter.store.records import ApiKeyRecord
 from exporter.store.shared_sql import SharedStore
 from exporter.store.sla_sql import SlaStore
+from exporter.store.slo_sql import SloStore
 
 
-class Store(AuditStore, AlertStore, SlaStore, FleetStore, SharedStore, Protocol):
+class Store(AuditStore, AlertStore, IncidentStore, MonitoringStore, SlaStore, SloStore, FleetStore, SharedStore,
+            Protocol):
     backend: str
 
     async def open(self) -> None:

@@ -36,6 +36,7 @@ class AckRecord:
     acknowledged_at: float
     cleared_at: float | None = None
     silence_id: str | None = None  # the Alertmanager silence that mirrors it, once created
+    public_message: str = ""  # what the operator chose to tell the status page ('' : nothing)
 
 
 class AuditRecord(NamedTuple):
@@ -148,3 +149,93 @@ class CustomSeriesRow:
     value: float
     sample_at: float  # the sample's own timestamp: the latest by it wins
     updated_at: float  # when a replica last received a sample of the series (its idle time counts from here)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """One evaluation's snapshot of the metric families, encoded (``monitoring/durable.py``), by replica."""
+
+    instance: str
+    t_ms: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStateRow:
+    """One in-process alert as its replica last saw it change (labels as canonical JSON text)."""
+
+    instance: str
+    alert_id: str
+    alertname: str
+    severity: str
+    labels: str
+    state: str  # pending | firing | resolved
+    value: float
+    active_at_ms: int
+    fired_at_ms: int | None
+    resolved_at_ms: int | None
+    updated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """One replica's run, for one service: it observed the service from ``started_at`` to ``observed_until``
+    (its latest heartbeat). Time no session covers was observed by nobody."""
+
+    id: str
+    service: str
+    observer: str
+    started_at: float
+    observed_until: float
+
+
+@dataclass(frozen=True, slots=True)
+class SloDayRow:
+    """One replica's count of one request SLO's events on one UTC day (``tenant`` is ``''`` unless per tenant)."""
+
+    slo: str
+    tenant: str
+    day: str
+    observer: str
+    valid: int
+    bad: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    """An incident on the status page: opened by its source (an alert's episode, a breach), public updates apart."""
+
+    id: str
+    source_key: str  # alert:<alert id>:<active since>, breach:<breach id>: at most one open incident per source
+    name: str
+    impact: str  # major | critical (Statuspage's impact)
+    components: str  # JSON list of service names
+    status: str  # investigating | identified | resolved
+    started_at: float
+    updated_at: float
+    resolved_at: float | None
+    seen_at: float  # when a replica last saw its source going on
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentUpdateRow:
+    id: str
+    incident_id: str
+    status: str
+    body: str  # public text
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceRow:
+    """A scheduled maintenance window made through the API (those of monitoring.yml are not stored)."""
+
+    id: str
+    name: str
+    services: str  # JSON list of service names
+    starts_at: float
+    ends_at: float
+    description: str
+    created_by: str  # the key's name
+    created_at: float
+    cancelled_at: float | None = None

@@ -3,7 +3,8 @@
 ``sla_probe_days`` holds additive sums of probe results per (service, UTC day, observer): the
 tracker adds a batch of deltas every few seconds in one transaction, never a write per probe.
 ``sla_breaches`` holds outage incidents, inserted when a run of failures qualifies and updated
-as it grows and ends.
+as it grows and ends. ``sla_sessions`` holds each replica's runs per service (from when, until
+its latest heartbeat): the time no session covers was observed by nobody.
 """
 # ruff: noqa: S608  (f-strings splice the constant column lists only; values are bound)
 
@@ -14,10 +15,11 @@ from dataclasses import astuple
 from typing import Protocol
 
 from exporter.store.primitives import Primitives
-from exporter.store.records import BreachRow, ProbeDayRow
+from exporter.store.records import BreachRow, ProbeDayRow, SessionRow
 
 _DAY_COLUMNS = "service, day, observer, results, failures, observed_ms, down_ms, degraded_ms"
 _BREACH_COLUMNS = "id, service, observer, started_at, last_failure_at, failures, ended_at, detail"
+_SESSION_COLUMNS = "id, service, observer, started_at, observed_until"
 
 
 class SlaStore(Protocol):
@@ -41,6 +43,18 @@ class SlaStore(Protocol):
 
     async def close_open_breaches(self, observer: str) -> None:
         """End this observer's open breaches at their last failure (it restarted and lost their runs)."""
+        ...
+
+    async def save_sessions(self, rows: Sequence[SessionRow]) -> None:
+        """Insert new sessions; move known ones' ``observed_until`` forward (a heartbeat), never back."""
+        ...
+
+    async def sessions_since(self, since: float) -> list[SessionRow]:
+        """Sessions observed at ``since`` or later, earliest first."""
+        ...
+
+    async def first_sessions(self) -> dict[str, float]:
+        """When each service was first observed by any replica (monitoring began)."""
         ...
 
 
@@ -91,3 +105,23 @@ class SlaSqlMixin:
         await self.execute(
             "UPDATE sla_breaches SET ended_at = last_failure_at WHERE observer = ? AND ended_at IS NULL", observer
         )
+
+    async def save_sessions(self: Primitives, rows: Sequence[SessionRow]) -> None:
+        if rows:
+            await self.executemany(
+                f"INSERT INTO sla_sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (id, service) DO UPDATE SET observed_until = excluded.observed_until "
+                "WHERE excluded.observed_until > sla_sessions.observed_until",
+                [astuple(r) for r in sorted(rows, key=lambda r: (r.id, r.service))],
+            )
+
+    async def sessions_since(self: Primitives, since: float) -> list[SessionRow]:
+        rows = await self.fetch(
+            f"SELECT {_SESSION_COLUMNS} FROM sla_sessions WHERE observed_until >= ? ORDER BY started_at, id, service",
+            since,
+        )
+        return [SessionRow(str(r[0]), str(r[1]), str(r[2]), float(r[3]), float(r[4])) for r in rows]
+
+    async def first_sessions(self: Primitives) -> dict[str, float]:
+        rows = await self.fetch("SELECT service, MIN(started_at) FROM sla_sessions GROUP BY service")
+        return {str(r[0]): float(r[1]) for r in rows}

@@ -14,16 +14,20 @@ from typing import Any
 from exporter.store.alerts_sql import AlertsSqlMixin
 from exporter.store.audit_sql import AuditSqlMixin
 from exporter.store.fleet_sql import FleetSqlMixin
+from exporter.store.incidents_sql import IncidentSqlMixin
 from exporter.store.migrations import MIGRATIONS
+from exporter.store.monitoring_sql import MonitoringSqlMixin
 from exporter.store.primitives import Row, Tx
 from exporter.store.records import ApiKeyRecord
 from exporter.store.shared_sql import SharedSqlMixin
 from exporter.store.sla_sql import SlaSqlMixin
+from exporter.store.slo_sql import SloSqlMixin
 
 _KEY_COLUMNS = "id, tenant_id, role, name, token_hash, token_hint, created_at, last_used_at, revoked_at"
 
 
-class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin, FleetSqlMixin, SharedSqlMixin):
+class SqlStore(AuditSqlMixin, AlertsSqlMixin, IncidentSqlMixin, MonitoringSqlMixin, SlaSqlMixin, SloSqlMixin,
+               FleetSqlMixin, SharedSqlMixin):
     backend: str = "sql"
 
     # --- primitives, supplied by each backend -------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from exporter.sla.probes import ProbeResult
@@ -43,3 +44,11 @@ async def tick(service: Service, seconds: float = 15.0, *, probe: bool | None = 
         if probe is not None:
             service.services.probe_results.record(ProbeResult("api", probe, 0.001))
         await service.services.alerting.tick()
+
+
+async def jittered(service: Service, rng: random.Random, *, probe: bool | None = None, times: int = 1,
+                   interval: float = 15.0, jitter: float = 3.0) -> None:
+    """``tick`` with a clock that jitters as a real one does: each step is the interval plus 0 to ``jitter`` s
+    (plus sub-millisecond noise), so no evaluation lands exactly on the window's boundary."""
+    for _ in range(times):
+        await tick(service, interval + rng.uniform(0, jitter) + rng.random() / 1000, probe=probe)

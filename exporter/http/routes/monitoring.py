@@ -23,7 +23,9 @@ from exporter.http.routes import monitoring_models as m
 from exporter.monitoring import health
 from exporter.monitoring import models as out
 from exporter.monitoring.active_users import ActiveUsers
+from exporter.monitoring.alerts import Alert
 from exporter.monitoring.engine import AlertEngine
+from exporter.monitoring.maintenance import MaintenanceSchedule
 from exporter.sla.probes import ProbeCollector
 from exporter.telemetry.custom import CustomMetrics
 from exporter.telemetry.custom_audit import SubmissionDigest
@@ -31,8 +33,10 @@ from exporter.telemetry.custom_audit import SubmissionDigest
 
 class MonitoringApi:
     def __init__(self, engine: AlertEngine, config: ConfigHolder, clock: Clock, active_users: ActiveUsers,
-                 probes: ProbeCollector, custom: CustomMetrics, digest: SubmissionDigest, auditing: Auditing) -> None:
+                 probes: ProbeCollector, custom: CustomMetrics, digest: SubmissionDigest, auditing: Auditing,
+                 maintenance: MaintenanceSchedule | None = None) -> None:
         self._engine = engine
+        self._maintenance = maintenance
         self._config = config
         self._clock = clock
         self._active_users = active_users
@@ -47,6 +51,10 @@ class MonitoringApi:
                 web.get("/api/monitoring/alerts", self.get_alerts),
                 web.post("/api/monitoring/alerts/acknowledge/{alert_id}", self.acknowledge),
                 web.post("/api/monitoring/metrics/custom", self.post_custom_metric)]
+
+    def _silenced(self, alert: Alert) -> str | None:
+        window = self._maintenance.silencing(alert) if self._maintenance is not None else None
+        return window.id if window is not None else None
 
     def _window_and_users(self, request: web.Request) -> tuple[float, int]:
         """The window in seconds, and the active users the caller may count (its tenant's; all for operators)."""
@@ -66,7 +74,8 @@ class MonitoringApi:
         holder = self._config
         config = out.ConfigState(holder.current.version, holder.generation, holder.ok, isoformat(holder.loaded_at))
         return json_response(health.health(self._engine, holder.current.monitoring.services,
-                                           self._probes.latest, users, window, self._clock.now(), config))
+                                           self._probes.latest, users, window, self._clock.now(), config,
+                                           self._silenced))
 
     @requires()
     @operation(out.MetricsOut)
@@ -85,7 +94,7 @@ class MonitoringApi:
         if flag not in ("true", "false"):
             raise BadRequest("include_resolved must be true or false", slug="invalid-parameter")
         return json_response(health.alerts(self._engine, include_resolved=flag == "true",
-                                           operator=request[PRINCIPAL].is_operator))
+                                           operator=request[PRINCIPAL].is_operator, silenced=self._silenced))
 
     @requires("operator")
     @operation(out.AlertOut, body=m.AcknowledgeIn, errors=(404,))
@@ -94,19 +103,22 @@ class MonitoringApi:
 
         The alerts are the platform's, so operators acknowledge them. The body (a comment) is
         optional. The acknowledgement is stored durably and cleared when the alert resolves;
-        acknowledging again returns the first acknowledgement. A new acknowledgement is recorded in
-        the platform's audit log (``alert.acknowledge``) before the answer.
+        acknowledging again returns the first acknowledgement. An alert of severity error has an incident
+        on the status page, which the acknowledgement moves to ``identified``; its public update says
+        ``public_message`` when one is given (never the key, its name or the comment). A new acknowledgement is
+        recorded in the platform's audit log (``alert.acknowledge``) before the answer.
         """
         body = await read_body(request) if request.body_exists else m.AcknowledgeIn()
         principal = request[PRINCIPAL]
         alert, record, created = await self._engine.acknowledge(
             request.match_info["alert_id"], tenant_id=principal.tenant_id, key_id=principal.key_id,
-            key_name=principal.key_name, comment=body.comment,
+            key_name=principal.key_name, comment=body.comment, public_message=body.public_message,
         )
         if created:
             await self._auditing.record(
                 request, ALERT_ACKNOWLEDGE, target=Target("alert", alert.id, alert.rule.name), tenant_id=PLATFORM,
-                details={"severity": alert.rule.severity, "state": alert.state.value, "comment": body.comment})
+                details={"severity": alert.rule.severity, "state": alert.state.value, "comment": body.comment,
+                         "public_message": body.public_message})
         return json_response(health.alert_out(alert, record, operator=True))
 
     @requires("service", "admin")

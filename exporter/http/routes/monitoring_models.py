@@ -21,7 +21,10 @@ Number = int | float
 
 
 class AcknowledgeIn(msgspec.Struct, forbid_unknown_fields=True):
-    comment: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+    comment: Annotated[str, msgspec.Meta(max_length=1000, description="Private: operators see it, nobody else.")] = ""
+    public_message: Annotated[str, msgspec.Meta(
+        max_length=500, description="Optional: shown on the public status page as the incident's `identified` update. "
+                                    "Nothing else of the acknowledgement (key, name, comment) is ever public.")] = ""
 
 
 MetricName = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, max_length=MAX_NAME_LENGTH,

@@ -20,6 +20,10 @@
     monitoring: "Monitoring",
     resolved: "Resolved",
     postmortem: "Postmortem",
+    scheduled: "Scheduled",
+    in_progress: "In progress",
+    verifying: "Verifying",
+    completed: "Completed",
   };
   const dateTime = new Intl.DateTimeFormat("en-GB", {
     dateStyle: "medium", timeStyle: "short", timeZone: "UTC",
@@ -46,6 +50,10 @@
   function percent(value) {
     if (value === null || value === undefined) return "no data";
     return `${Number(value).toFixed(2).replace(/\.?0+$/, "")}%`;
+  }
+
+  function minutes(value) {
+    return value >= 1 ? `${Math.round(value)} min` : `${Math.round(value * 60)} s`;
   }
 
   function when(iso) {
@@ -86,7 +94,10 @@
         class: barClass(day.uptime, component.sla_target), "data-date": day.date,
       });
       const title = svg("title");
-      title.textContent = `${day.date}: ${percent(day.uptime)}`;
+      const lost = [];
+      if (day.downtime_minutes) lost.push(`${minutes(day.downtime_minutes)} down`);
+      if (day.unobserved_minutes) lost.push(`${minutes(day.unobserved_minutes)} not observed`);
+      title.textContent = `${day.date}: ${percent(day.uptime)}${lost.length ? ` (${lost.join(", ")})` : ""}`;
       bar.append(title);
       chart.append(bar);
     });
@@ -129,17 +140,30 @@
   }
 
   function incidentItem(incident) {
+    const resolved = incident.status === "resolved" || incident.status === "completed";
     const updates = (incident.incident_updates || []).map((update) =>
       el("li", {},
         el("strong", {}, `${INCIDENT_STATUS_TEXT[update.status] || update.status}: `),
         update.body, " ", el("span", { class: "muted" }, "(", timeEl(update.display_at || update.created_at), ")")));
     const affected = (incident.components || []).map((c) => c.name).join(", ");
-    return el("article", { class: `incident impact-${incident.impact}`, "data-incident": incident.id },
-      el("h3", {}, incident.name),
-      el("p", { class: "incident-meta" },
-        `${INCIDENT_STATUS_TEXT[incident.status] || incident.status} · impact ${incident.impact}`,
-        affected ? ` · affects ${affected}` : "", " · since ", timeEl(incident.started_at || incident.created_at)),
-      updates.length ? el("ul", { class: "updates" }, ...updates) : null);
+    const period = incident.scheduled_for
+      ? [" · from ", timeEl(incident.scheduled_for), " to ", timeEl(incident.scheduled_until)]
+      : resolved && incident.resolved_at
+        ? [" · from ", timeEl(incident.started_at || incident.created_at), " to ", timeEl(incident.resolved_at)]
+        : [" · since ", timeEl(incident.started_at || incident.created_at)];
+    return el("article", {
+      class: `incident impact-${incident.impact}${resolved ? " resolved" : ""}`, "data-incident": incident.id,
+      "data-status": incident.status,
+    },
+    el("h3", {}, incident.name),
+    el("p", { class: "incident-meta" },
+      `${INCIDENT_STATUS_TEXT[incident.status] || incident.status} · impact ${incident.impact}`,
+      affected ? ` · affects ${affected}` : "", ...period),
+    updates.length ? el("ul", { class: "updates" }, ...updates) : null);
+  }
+
+  function listOr(items, empty) {
+    return items.length ? items.map(incidentItem) : [el("p", { class: "no-incidents" }, empty)];
   }
 
   function render(summary) {
@@ -161,9 +185,13 @@
     document.getElementById("components").replaceChildren(...shown.map(componentItem));
 
     const incidents = summary.incidents || [];
-    document.getElementById("incidents").replaceChildren(...(incidents.length
-      ? incidents.map(incidentItem)
-      : [el("p", { class: "no-incidents" }, "No incidents right now.")]));
+    const open = incidents.filter((i) => i.status !== "resolved" && i.status !== "postmortem");
+    const past = incidents.filter((i) => i.status === "resolved" || i.status === "postmortem");
+    document.getElementById("incidents").replaceChildren(...listOr(open, "No incidents right now."));
+    document.getElementById("past-incidents").replaceChildren(
+      ...listOr(past, "No incidents in the last 90 days."));
+    document.getElementById("maintenance").replaceChildren(
+      ...listOr(summary.scheduled_maintenances || [], "No maintenance scheduled."));
   }
 
   function showError(message) {

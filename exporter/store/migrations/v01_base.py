@@ -1,27 +1,8 @@
-"""Versioned schema migrations, applied at start by each backend.
-
-The SQL is written once in the dialect both SQLite and PostgreSQL accept (``DOUBLE PRECISION``,
-``BIGINT``, ``ON CONFLICT``, ``RETURNING``); a migration adds per-backend statements only where
-the two differ. Append only: a released migration is never edited.
-"""
+"""Migrations 1-5: API keys and usage, the audit log, acknowledgements, SLA probe days and breaches, silences."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    statements: tuple[str, ...]
-    sqlite_only: tuple[str, ...] = ()
-    postgres_only: tuple[str, ...] = ()
-
-    def for_backend(self, backend: str) -> tuple[str, ...]:
-        extra = self.sqlite_only if backend == "sqlite" else self.postgres_only
-        return self.statements + extra
-
+from exporter.store.migrations.model import Migration
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -167,51 +148,6 @@ MIGRATIONS: tuple[Migration, ...] = (
             # by us after the alert resolved, or by someone in Alertmanager, which ends the acknowledgement)
             "ALTER TABLE alert_acknowledgements ADD COLUMN silence_id TEXT",
             "ALTER TABLE alert_acknowledgements ADD COLUMN silence_ended_at DOUBLE PRECISION",
-        ),
-    ),
-    Migration(
-        6,
-        "changes every replica applies: a generation per topic (config reloads)",
-        (
-            """CREATE TABLE fleet_changes (
-                topic TEXT PRIMARY KEY,
-                generation BIGINT NOT NULL,
-                version TEXT NOT NULL,
-                origin TEXT NOT NULL,
-                changed_at DOUBLE PRECISION NOT NULL
-            )""",
-        ),
-    ),
-    Migration(
-        7,
-        "custom metric series and Alertmanager notifications, shared by every replica",
-        (
-            """CREATE TABLE custom_metric_series (
-                tenant_id TEXT NOT NULL,
-                name TEXT NOT NULL,
-                labels TEXT NOT NULL,
-                value DOUBLE PRECISION NOT NULL,
-                sample_at DOUBLE PRECISION NOT NULL,
-                updated_at DOUBLE PRECISION NOT NULL,
-                written_at DOUBLE PRECISION NOT NULL,
-                PRIMARY KEY (tenant_id, name, labels)
-            )""",
-            "CREATE INDEX custom_metric_series_written ON custom_metric_series (written_at)",
-            "CREATE INDEX custom_metric_series_updated ON custom_metric_series (updated_at)",
-        ),
-        sqlite_only=(
-            """CREATE TABLE alertmanager_notifications (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                received_at DOUBLE PRECISION NOT NULL,
-                body TEXT NOT NULL
-            )""",
-        ),
-        postgres_only=(
-            """CREATE TABLE alertmanager_notifications (
-                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                received_at DOUBLE PRECISION NOT NULL,
-                body TEXT NOT NULL
-            )""",
         ),
     ),
 )
