@@ -13,13 +13,15 @@ from exporter.store.records import (
     AuditRecord,
     BreachRow,
     ChainHead,
+    IdempotencyRecord,
     ProbeDayRow,
     StoredCheckpoint,
+    TenantRecord,
 )
 
 __all__ = [
-    "AckRecord", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead", "ProbeDayRow", "Store",
-    "StoredCheckpoint", "open_store", "start_store", "store_for",
+    "AckRecord", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead", "IdempotencyRecord",
+    "ProbeDayRow", "Store", "StoredCheckpoint", "TenantRecord", "open_store", "start_store", "store_for",
 ]
 
 

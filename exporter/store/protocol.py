@@ -13,9 +13,10 @@ from exporter.store.alerts_sql import AlertStore
 from exporter.store.audit_sql import AuditStore
 from exporter.store.records import ApiKeyRecord
 from exporter.store.sla_sql import SlaStore
+from exporter.store.tenants_sql import TenantStore
 
 
-class Store(AuditStore, AlertStore, SlaStore, Protocol):
+class Store(AuditStore, AlertStore, SlaStore, TenantStore, Protocol):
     backend: str
 
     async def open(self) -> None:
@@ -39,6 +40,15 @@ class Store(AuditStore, AlertStore, SlaStore, Protocol):
 
     async def revoke_api_key(self, key_id: str, at: float) -> ApiKeyRecord | None:
         """Mark a key revoked (idempotent); None when no such key exists."""
+        ...
+
+    async def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key with this id, revoked or not."""
+        ...
+
+    async def api_keys_page(self, *, tenant_id: str | None, after: str | None, limit: int,
+                            include_revoked: bool) -> list[ApiKeyRecord]:
+        """Keys in id order after ``after``: one tenant's or (None) every tenant's."""
         ...
 
     async def active_api_keys(self) -> list[ApiKeyRecord]: ...

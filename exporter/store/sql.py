@@ -17,11 +17,12 @@ from exporter.store.migrations import MIGRATIONS
 from exporter.store.primitives import Row, Tx
 from exporter.store.records import ApiKeyRecord
 from exporter.store.sla_sql import SlaSqlMixin
+from exporter.store.tenants_sql import TenantsSqlMixin
 
 _KEY_COLUMNS = "id, tenant_id, role, name, token_hash, token_hint, created_at, last_used_at, revoked_at"
 
 
-class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin):
+class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin, TenantsSqlMixin):
     backend: str = "sql"
 
     # --- primitives, supplied by each backend -------------------------------------------
@@ -90,6 +91,22 @@ class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin):
             )
             rows = await tx.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", key_id)
         return ApiKeyRecord(*rows[0]) if rows else None
+
+    async def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        rows = await self.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", key_id)
+        return ApiKeyRecord(*rows[0]) if rows else None
+
+    async def api_keys_page(self, *, tenant_id: str | None, after: str | None, limit: int,
+                            include_revoked: bool) -> list[ApiKeyRecord]:
+        clauses, args = ["id > ?"], [after or ""]
+        if tenant_id is not None:
+            clauses.append("tenant_id = ?")
+            args.append(tenant_id)
+        if not include_revoked:
+            clauses.append("revoked_at IS NULL")
+        rows = await self.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE {' AND '.join(clauses)} "
+                                "ORDER BY id LIMIT ?", *args, limit)
+        return [ApiKeyRecord(*row) for row in rows]
 
     async def active_api_keys(self) -> list[ApiKeyRecord]:
         rows = await self.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL")

@@ -76,6 +76,7 @@ class UsageTracker:
         self._flushing: Counter[tuple[str, str]] = Counter()
         self._reported: dict[str, dict[str, float]] = {}
         self._flush_lock = asyncio.Lock()
+        self._changed: set[str] = set()  # tenants whose figures changed since ``take_changed()``
 
     async def load(self) -> None:
         """Read this month's totals and the reported usage from the store."""
@@ -88,8 +89,14 @@ class UsageTracker:
         month = self._cursor.at(self._clock.now() if now is None else now)
         if month.key != self._month:
             self._month = month.key
+            self._changed.update(self._totals)
             self._totals = {}
         return month
+
+    def take_changed(self) -> set[str]:
+        """The tenants whose figures changed since the last call (counted, flushed, reported)."""
+        changed, self._changed = self._changed, set()
+        return changed
 
     def _roll(self) -> str:
         return self.month().key
@@ -123,6 +130,7 @@ class UsageTracker:
         """Store reported usage (write-through: the caller's answer waits for the commit)."""
         await self._store.set_reported_usage(tenant_id, values, self._clock.now())
         self._reported.setdefault(tenant_id, {}).update(values)
+        self._changed.add(tenant_id)
 
     async def flush(self) -> None:
         """Add pending counts to the store, then refresh totals (which include other replicas').
@@ -131,6 +139,7 @@ class UsageTracker:
         """
         async with self._flush_lock:
             self._flushing, self._pending = self._pending, Counter()
+            self._changed.update(tenant_id for _, tenant_id in self._flushing)
             if self._flushing:
                 try:
                     await self._store.add_api_calls(dict(self._flushing))
@@ -145,8 +154,18 @@ class UsageTracker:
                 self._flushing = Counter()
             month = self._roll()
             totals = await self._store.api_calls(month)
-            self._reported = await self._store.reported_usage()
+            reported = await self._store.reported_usage()
+            self._changed.update(_differing(self._reported, reported))
+            self._reported = reported
             if month == self._month:
+                self._changed.update(_differing(self._totals, totals))
                 self._totals = totals
+
+
+def _differing(old: Mapping[str, object], new: Mapping[str, object]) -> list[str]:
+    """The keys whose values differ between ``old`` and ``new`` (other replicas' counts and reports)."""
+    if old == new:
+        return []
+    return [key for key, value in new.items() if old.get(key) != value] + [key for key in old if key not in new]
 
 
