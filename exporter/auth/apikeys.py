@@ -74,15 +74,15 @@ async def revoke_key(store: Store, clock: Clock, key_id: str, *, actor: Actor | 
 
     ``by``: the principal asking over the API, who may revoke only keys it could create (else the
     key is not found, or, in its own tenant, above its role: 403)."""
+    found = await store.api_key(key_id)
+    if found is None or (by is not None and not by.is_operator and found.tenant_id != by.home_tenant_id):
+        raise NotFound(f"no API key with id {key_id!r}")
     if by is not None:
-        found = await store.api_key(key_id)
-        if found is None or (not by.is_operator and found.tenant_id != by.home_tenant_id):
-            raise NotFound(f"no API key with id {key_id!r}")
         check_grant(by, found.tenant_id, found.role)
-    now = clock.now()
-    record = await store.revoke_api_key(key_id, now)
+    record = await store.revoke_api_key(key_id, clock.now())
     if record is None:
         raise NotFound(f"no API key with id {key_id!r}")
-    event = api_key_event(API_KEY_REVOKE, record, actor or _SERVICE, context, already_revoked=record.revoked_at != now)
+    event = api_key_event(API_KEY_REVOKE, record, actor or _SERVICE, context,
+                          already_revoked=found.revoked_at is not None)
     await _record(store, clock, audit, event)
     return record

@@ -13,11 +13,11 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import msgspec
 
-from exporter.core.parsing import whole
+from exporter.core.parsing import schema_pattern, whole
 from exporter.tenancy.catalog import (
     LIMIT_KINDS,
     FeatureDecision,
@@ -31,10 +31,16 @@ from exporter.tenancy.catalog import (
 )
 
 PathT = tuple[str | int, ...]
-TENANT_ID = whole(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_DOMAIN = whole(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*")
-_CONTROL = frozenset(chr(c) for c in (*range(32), 127))
+_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_HOST = r"[A-Za-z0-9][A-Za-z0-9-]{0,62}(\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*"
+_TEXT = r"[^\x00-\x1f\x7f]*"  # no control characters
+TENANT_ID = whole(_ID)
 MAX_NAME = 200
+# What a schema can say (msgspec checks it on decoding, from YAML and JSON alike; the OpenAPI shows it).
+# The rest depends on the config files in force: plans, regions, features (TenantBuilder.build).
+Id = Annotated[str, msgspec.Meta(pattern=schema_pattern(_ID), description="letters, digits, '.', '_', '-'")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=schema_pattern(_TEXT))]
+Host = Annotated[str, msgspec.Meta(max_length=253, pattern=schema_pattern(_HOST))]
 
 
 class Issues(Protocol):
@@ -67,13 +73,15 @@ class FeatureOverride(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class TenantSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
-    """One tenant: the fields of a ``tenants.yml`` entry, and the body of ``POST /api/admin/tenants``."""
+    """One tenant: the fields of a ``tenants.yml`` entry, and the body of ``POST /api/admin/tenants``.
 
-    id: str
-    name: str
+    ``plan``, ``region``, the features and the limits must exist in the config files in force."""
+
+    id: Id
+    name: Name
     plan: str
     region: str
-    domain: str | None = None
+    domain: Host | None = None
     features: FeatureOverride | None = None
     limits: dict[str, Any] | None = None
     soft_limits: tuple[str, ...] | None = None
@@ -141,13 +149,6 @@ class TenantBuilder:
               revision: int = 0, disabled: bool = False) -> Tenant | None:
         """The tenant ``spec`` describes, or None after reporting each problem to ``issues``."""
         count = len(issues.issues)
-        if not TENANT_ID.fullmatch(spec.id):
-            issues.issue((*where, "id"), "ids use letters, digits, '.', '_' and '-' (at most 64), first a letter "
-                                         "or digit")
-        if not spec.name.strip() or len(spec.name) > MAX_NAME or _CONTROL.intersection(spec.name):
-            issues.issue((*where, "name"), f"a name of 1 to {MAX_NAME} characters, without control characters")
-        if spec.domain is not None and (len(spec.domain) > 253 or not _DOMAIN.fullmatch(spec.domain)):
-            issues.issue((*where, "domain"), "a host name such as acme.example.com")
         plan = self.plans.get(spec.plan)
         if plan is None:
             issues.issue((*where, "plan"), f"unknown plan {spec.plan!r} (known: {', '.join(sorted(self.plans))})")

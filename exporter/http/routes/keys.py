@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -20,18 +18,12 @@ from exporter.http.auditing import actor, context
 from exporter.http.caller import PRINCIPAL, requires
 from exporter.http.json import json_response
 from exporter.http.openapi import operation, param, read_body
+from exporter.http.routes.provisioning import decode_cursor, encode_cursor
 from exporter.http.routes.provisioning_models import KeyCreated, KeyIn, KeyPage, key_out
 from exporter.store import Store
 
 MAX_LIMIT = 500
 _PARAMS = frozenset({"tenant", "limit", "cursor", "include_revoked"})
-
-
-def _cursor(raw: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as e:
-        raise BadRequest("the cursor is not one this service issued", slug="invalid-cursor") from e
 
 
 class KeysApi:
@@ -66,10 +58,10 @@ class KeysApi:
             raise BadRequest("include_revoked must be true or false", slug="invalid-parameter")
         limit = int_param(query, "limit", maximum=MAX_LIMIT) or 100
         rows = await self._store.api_keys_page(
-            tenant_id=tenant, after=_cursor(query["cursor"]) if query.get("cursor") else None, limit=limit + 1,
+            tenant_id=tenant, after=decode_cursor(query["cursor"]) if query.get("cursor") else None, limit=limit + 1,
             include_revoked=query.get("include_revoked") == "true")
         more = len(rows) > limit
-        cursor = base64.urlsafe_b64encode(rows[limit - 1].id.encode()).decode().rstrip("=") if more else None
+        cursor = encode_cursor(rows[limit - 1].id) if more else None
         headers = {"Link": f'<{request.path}?{urlencode({**query, "cursor": cursor})}>; rel="next"'} if cursor else None
         return json_response(KeyPage([key_out(r) for r in rows[:limit]], more, cursor, limit), headers=headers)
 

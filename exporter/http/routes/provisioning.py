@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from exporter.core.errors import BadRequest
-from exporter.core.parsing import int_param, whole
+from exporter.core.parsing import int_param, schema_pattern, whole
 from exporter.http.auditing import actor, context
 from exporter.http.caller import PRINCIPAL, requires
 from exporter.http.json import JSON, encode, json_response
@@ -21,18 +21,23 @@ from exporter.tenancy.spec import TenantSpec
 
 MAX_LIMIT = 500
 _KEY = whole(r"[\x21-\x7e]{1,255}")  # printable ASCII, as the IETF draft's examples (a UUID is usual)
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_ID_PATTERN = schema_pattern(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # tenancy.spec.TENANT_ID
+_CURSOR = whole(r"[A-Za-z0-9._-]{1,64}")  # tenant ids and key ids
 
 
-def _encode_cursor(tenant_id: str) -> str:
-    return base64.urlsafe_b64encode(tenant_id.encode()).decode().rstrip("=")
+def encode_cursor(last_id: str) -> str:
+    """An opaque cursor: the last id of a page, base64url (keyset paging by id)."""
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(raw: str) -> str:
+def decode_cursor(raw: str) -> str:
     try:
-        return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as e:
         raise BadRequest("the cursor is not one this service issued", slug="invalid-cursor") from e
+    if not _CURSOR.fullmatch(decoded):
+        raise BadRequest("the cursor is not one this service issued", slug="invalid-cursor")
+    return decoded
 
 
 def _idempotency(request: web.Request) -> Idempotency | None:
@@ -88,8 +93,8 @@ class TenantsAdminApi:
                              slug="invalid-parameter")
         limit = int_param(request.query, "limit", maximum=MAX_LIMIT) or 100
         raw = request.query.get("cursor")
-        views, more = await self._admin.page(_decode_cursor(raw) if raw else None, limit)
-        cursor = _encode_cursor(views[-1].spec.id) if more and views else None
+        views, more = await self._admin.page(decode_cursor(raw) if raw else None, limit)
+        cursor = encode_cursor(views[-1].spec.id) if more and views else None
         headers = {"Link": f'<{request.path}?{urlencode({"limit": limit, "cursor": cursor})}>; rel="next"'} \
             if cursor else None
         return json_response(TenantPage([tenant_out(v) for v in views], more, cursor, limit), headers=headers)

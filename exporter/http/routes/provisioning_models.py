@@ -6,13 +6,15 @@ Requests are decoded with the domain's own models (``tenancy.spec.TenantSpec``,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
+from exporter.auth.principal import Role
 from exporter.core.clock import isoformat
 from exporter.provisioning.tenants import TenantView
 from exporter.store import ApiKeyRecord
+from exporter.tenancy.spec import Id
 
 
 class FeatureOverrideOut(msgspec.Struct):
@@ -72,9 +74,9 @@ def tenant_out(v: TenantView) -> TenantOut:
 class KeyIn(msgspec.Struct, forbid_unknown_fields=True):
     """A key to create: its role, a name, and (operators only) the tenant it belongs to."""
 
-    role: str
-    name: str = ""
-    tenant: str | None = None
+    role: Role
+    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    tenant: Id | None = None
 
 
 class KeyOut(msgspec.Struct):
