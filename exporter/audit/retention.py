@@ -121,19 +121,21 @@ class AuditMaintenance:
         after = ""
         while True:
             page = await self._store.audit_heads(after=after, limit=PAGE)
+            moved = []
             for h in page:
                 if h.seq > 0:
                     heads.append(h.tenant_id)
                     old = self._saved.get(h.tenant_id)
                     if old is None or (old.seq, old.hash) != (h.seq, h.hash):
-                        fresh.append(make_checkpoint(self._key, h.tenant_id, h.seq, h.hash, now))
+                        moved.append(make_checkpoint(self._key, h.tenant_id, h.seq, h.hash, now))
                 if pacer.due():
                     await pacer.pause()
+            await self._store.save_audit_checkpoints(moved)  # a page per transaction: the store is never held long
+            self._saved.update((c.tenant_id, c) for c in moved)
+            fresh += moved
             if len(page) < PAGE:
                 break
             after = page[-1].tenant_id
-        await self._store.save_audit_checkpoints(fresh)
-        self._saved.update((c.tenant_id, c) for c in fresh)
         if self._per_tenant:
             await self._export(fresh, heads, now, pacer)
         self._chains.set(len(heads))

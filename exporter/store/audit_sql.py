@@ -232,8 +232,10 @@ class AuditSqlMixin:
         return len(expired)
 
     async def save_audit_checkpoints(self, checkpoints: Sequence[StoredCheckpoint]) -> None:
-        if checkpoints:
-            await self.executemany(
+        if not checkpoints:
+            return
+        async with self.transaction() as tx:  # one commit for the lot (SQLite: one fsync, not one per row)
+            await tx.executemany(
                 "INSERT INTO audit_checkpoints (tenant_id, seq, hash, time, signature) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
                 "time = excluded.time, signature = excluded.signature",

@@ -104,7 +104,8 @@ class MetricsRenderer:
             "Wall time to render (and compress) one /metrics answer, yielding to requests meanwhile.",
             ["path", "encoding"], buckets=RENDER_BUCKETS, registry=registry,
         )
-        self.series = Gauge("tenant_exporter_metrics_series", "Samples in the last answer of each metrics path.",
+        self.series = Gauge("tenant_exporter_metrics_series",
+                            "Samples in the last whole answer of each metrics path (without name[]).",
                             ["path"], registry=registry)
         self.renders = 0
 
@@ -138,7 +139,8 @@ class MetricsRenderer:
         if gz:
             parts.append(gz.flush())
         self.renders += 1
-        self.series.labels(view.path).set(samples)
+        if not names:  # a name[] answer is not the path's answer
+            self.series.labels(view.path).set(samples)
         self.render_seconds.labels(view.path, "gzip" if compress else "identity").observe(time.perf_counter() - start)
         return Rendered(tuple(parts), sum(map(len, parts)), content_type)
 

@@ -25,6 +25,7 @@ from exporter.tenancy.catalog import Catalog, Tenant
 from exporter.tenancy.usage import UsageTracker
 
 BLOCK: Final = 256  # tenants per rendered block (~20 KB per family): re-rendering one takes about a millisecond
+COALESCE_SECONDS: Final = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +81,13 @@ class QuotaSeries:
             self._marked.update(tenant_ids)
         self._wake.set()
 
-    async def run_forever(self, catalog: Callable[[], Catalog], usage: UsageTracker) -> None:
-        """Refresh whenever something was marked (one refresh at a time)."""
+    async def run_forever(self, catalog: Callable[[], Catalog], usage: UsageTracker, *,
+                          gather: float = COALESCE_SECONDS) -> None:
+        """Refresh whenever something was marked, one refresh at a time; changes arriving within ``gather``
+        seconds of each other (a burst of tenants provisioned) share one refresh."""
         while True:
             await self._wake.wait()
+            await asyncio.sleep(gather)
             self._wake.clear()
             await self.refresh(catalog(), usage)
 
