@@ -60,6 +60,9 @@ def create_app(
     if tune_runtime:
         runtime.tune_process()
         app.on_startup.append(runtime.freeze_heap)
+        refreeze = runtime.Refreeze()
+        services.config.on_reload(refreeze.reloaded)
+        services.tenants.on_change(refreeze.tenants_changed)
 
     async def describe(app: web.Application) -> None:
         """Build the OpenAPI description once; a route without one stops the start here."""

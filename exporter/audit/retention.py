@@ -45,7 +45,7 @@ DAY = 86_400.0
 TENANT_FAMILIES: Final = ("tenant_exporter_audit_checkpoint_seq", "tenant_exporter_audit_checkpoint_hash_prefix",
                           "tenant_exporter_audit_checkpoint_signed", "tenant_exporter_audit_oldest_event_age_seconds",
                           "tenant_exporter_audit_retention_deleted")
-PAGE: Final = 2000  # chain heads read per query
+PAGE: Final = 1000  # chain heads read per query
 
 
 class AuditMaintenance:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import astuple
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -239,7 +238,7 @@ class AuditSqlMixin:
                 "INSERT INTO audit_checkpoints (tenant_id, seq, hash, time, signature) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
                 "time = excluded.time, signature = excluded.signature",
-                [astuple(c) for c in checkpoints],
+                [(c.tenant_id, c.seq, c.hash, c.time, c.signature) for c in checkpoints],  # not astuple: it deep-copies
             )
 
     async def audit_checkpoints(self) -> list[StoredCheckpoint]:

@@ -59,6 +59,7 @@ class TenantDirectory(Collector):
         self.unbuilt: dict[str, TenantRecord] = {}  # rows this replica could not build, and keeps trying
         self._listeners: list[Listener] = []
         self._lock = asyncio.Lock()
+        self._releasing: set[asyncio.Future[None]] = set()
         self.builder = builder_for(catalog)  # of the catalog in force: what new and changed tenants are built with
         self._counts: Counter[tuple[str, str]] = Counter(_state(t) for t in catalog.tenants.values())
         registry.register(self)
@@ -161,9 +162,25 @@ class TenantDirectory(Collector):
                     counts[_state(tenant)] += 1
             if issues:
                 raise ConfigError(issues)
+            old = self.catalog.tenants
             self.catalog, self.builder, self.unbuilt, self._counts = new, builder, unbuilt, counts
         self._notify(None)
+        self._release(old)
         return new
+
+    def _release(self, tenants: dict[str, Tenant]) -> None:
+        """Let go of a replaced mapping a slice at a time: freeing 100,000 tenants at once holds the loop
+        for ~15 ms, wherever its last reference happens to drop."""
+        async def release() -> None:
+            pacer = Pacer()
+            while tenants:
+                tenants.popitem()
+                if pacer.due():
+                    await pacer.pause()
+
+        task = asyncio.ensure_future(release())
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
     def _notify(self, ids: Collection[str] | None) -> None:
         for listener in self._listeners:

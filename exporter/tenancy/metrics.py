@@ -97,8 +97,11 @@ class QuotaSeries:
         tenants = catalog.tenants
         if self._everything:
             self._everything, self._marked = False, set()
-            for tenant_id in [t for t in self._slot if t not in tenants]:
-                self._release(tenant_id)
+            for tenant_id in list(self._slot):
+                if tenant_id not in tenants:
+                    self._release(tenant_id)
+                if pacer.due():
+                    await pacer.pause()
             for tenant_id in list(tenants):
                 if tenant_id not in self._slot:
                     self._place(tenant_id)

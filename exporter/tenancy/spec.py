@@ -62,20 +62,21 @@ class IssueList:
         self.issues.append((path, message))
 
 
-class RateLimitSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class RateLimitSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
     requests_per_second: float
     burst: int | None = None
 
 
-class FeatureOverride(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class FeatureOverride(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
 
 
-class TenantSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+class TenantSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True, gc=False):
     """One tenant: the fields of a ``tenants.yml`` entry, and the body of ``POST /api/admin/tenants``.
 
-    ``plan``, ``region``, the features and the limits must exist in the config files in force."""
+    ``plan``, ``region``, the features and the limits must exist in the config files in force. Not tracked
+    by the cyclic garbage collector (``gc=False``: it holds no cycles), which has 100,000 fewer objects to walk."""
 
     id: Id
     name: Name
