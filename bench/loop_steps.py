@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import asyncio.events
+import gc
 import os
 import sys
 import tempfile
@@ -41,26 +42,41 @@ from tests.support.provisioning import write_rows  # noqa: E402
 
 Step = tuple[float, str]
 STEPS: list[Step] = []
+GC_PAUSES: list[tuple[float, int]] = []  # (CPU seconds, generation) of each collection
 _run = asyncio.events.Handle._run
+_gc_started = [0.0]
+
+
+def _gc(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.thread_time()
+    else:
+        GC_PAUSES.append((time.thread_time() - _gc_started[0], info["generation"]))
 
 
 def _timed(handle: asyncio.events.Handle) -> None:
+    task = getattr(handle._callback, "__self__", None)
+    frame = getattr(task.get_coro(), "cr_frame", None) if isinstance(task, asyncio.Task) else None
+    request = frame.f_locals.get("request") if frame is not None else None
     started = time.thread_time()
     _run(handle)
     took = time.thread_time() - started
     if took >= 0.002:
-        task = getattr(handle._callback, "__self__", None)
         what = repr(handle)[:120]
         if isinstance(task, asyncio.Task):
             coro = task.get_coro()
-            frame = getattr(coro, "cr_frame", None)
-            where = f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}" if frame else "(finished)"
+            stack = task.get_stack()  # where the task is suspended now: the step ran up to there
+            where = (f"{Path(stack[-1].f_code.co_filename).name}:{stack[-1].f_lineno} {stack[-1].f_code.co_name}"
+                     if stack else "(finished)")
             what = f"{getattr(coro, '__qualname__', coro)} at {where}"
+            if request is not None:
+                what += f" ({request.method} {request.path})"
         STEPS.append((took, what))
 
 
 async def phase(name: str, seconds: float, url: str, token: str, *, reload: bool) -> list[object]:
     del STEPS[:]
+    del GC_PAUSES[:]
     scraper = await asyncio.create_subprocess_exec(
         "taskset", "-c", LOAD_CPU, "bash", "-c",
         f"while true; do curl -s -H 'Accept-Encoding: gzip' -o /dev/null {url}/metrics; done")
@@ -80,7 +96,9 @@ async def phase(name: str, seconds: float, url: str, token: str, *, reload: bool
         proc.kill()
         await proc.wait()
     longest = sorted(STEPS, reverse=True)[:5]
+    gc_longest = max(GC_PAUSES, default=(0.0, 0))
     return [name, f"{reloads} reloads" if reload else "-", f"{longest[0][0] * 1000:.1f}" if longest else "< 2",
+            f"{gc_longest[0] * 1000:.1f} (gen {gc_longest[1]}, {len(GC_PAUSES)} collections)",
             "; ".join(f"{t * 1000:.1f} ms {w}" for t, w in longest[:3])]
 
 
@@ -114,13 +132,14 @@ async def main() -> None:
     services = app[SERVICES]
     token = await make_token(services.store, services.config.current.catalog, services.clock, "bench", "operator")
     asyncio.events.Handle._run = _timed  # type: ignore[method-assign]
+    gc.callbacks.append(_gc)
     url = f"http://127.0.0.1:{port}"
     rows = [await phase("scrapes back to back + config requests", args.seconds, url, token, reload=False),
             await phase("... and a reload every 0.5 s", args.seconds, url, token, reload=True)]
     asyncio.events.Handle._run = _run  # type: ignore[method-assign]
     await runner.cleanup()
     print(f"{args.tenants:,} tenants; callbacks of 2 ms CPU or more, longest first")
-    print(table(rows, ["phase", "reloads", "longest step ms CPU", "the three longest"]))
+    print(table(rows, ["phase", "reloads", "longest step ms CPU", "longest collection ms CPU", "the three longest"]))
 
 
 if __name__ == "__main__":

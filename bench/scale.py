@@ -10,7 +10,12 @@ For each N, on a fresh SQLite database and a server pinned to core 0 (loopback o
 4. ``--scrapes`` scrapes each plain and gzip, one after another: their wall time p50 / p99 (*render*);
 5. ``GET /api/tenant/config`` with wrk (1 connection, core 1) for ``--seconds``, first alone, then while a
    client scrapes ``/metrics`` back to back (gzip, as Prometheus asks): the p99 of each, and the event
-   loop's lag during the scrapes from the service's own histogram (a 1 ms ticker).
+   loop's lag during the scrapes from the service's own histogram (a 1 ms ticker);
+6. ``POST /-/reload`` (every tenant rebuilt against the files) under the same wrk: how long it took, the
+   config p99 and the loop lag meanwhile.
+
+Timings on this shared machine include other processes' use of its two cores (the load average is in
+the table); ``bench/loop_steps.py`` measures the longest event-loop steps in CPU time instead.
 
 Every phase has a deadline (``--deadline`` seconds), so the script always ends. ``--create store`` writes
 the rows straight into the database instead of step 1 (to iterate quickly; not the measured path).
@@ -149,6 +154,25 @@ async def under_scrapes(server: Server, viewer: str, seconds: int) -> tuple[floa
     return result.p99_ms, scrapes, worst_lag(before, after)
 
 
+async def during_reload(server: Server, operator: str, viewer: str) -> tuple[float, float, str]:
+    """A reload of every file (and every API tenant rebuilt) while wrk asks for the config:
+    (reload s, config p99 ms meanwhile, worst loop lag meanwhile)."""
+    before = lag_counts(scrape(server.url)[1].decode())
+
+    async def reload() -> float:
+        await asyncio.sleep(0.5)
+        started = time.perf_counter()
+        async with aiohttp.ClientSession(server.url) as http, http.post(
+                "/-/reload", headers={"Authorization": f"Bearer {operator}"}) as r:
+            assert r.status == 200, await r.text()
+        return time.perf_counter() - started
+
+    took, result = await asyncio.gather(reload(), asyncio.to_thread(
+        wrk, f"{server.url}/api/tenant/config", seconds=4, connections=1,
+        headers={"Authorization": f"Bearer {viewer}"}))
+    return took, result.p99_ms, worst_lag(before, lag_counts(scrape(server.url)[1].decode()))
+
+
 async def one(n: int, args: argparse.Namespace) -> dict[str, object]:
     server = Server(f"scale-{n}", {"LOOP_LAG_INTERVAL": "0.001"})
     operator, viewer = server.token("bench", "operator"), server.token("bench", "viewer")
@@ -167,6 +191,7 @@ async def one(n: int, args: argparse.Namespace) -> dict[str, object]:
         quiet = await asyncio.to_thread(wrk, f"{server.url}/api/tenant/config", seconds=args.seconds, connections=1,
                                         headers={"Authorization": f"Bearer {viewer}"})
         busy_p99, scrapes, lag = await under_scrapes(server, viewer, args.seconds)
+        reload_took, reload_p99, reload_lag = await during_reload(server, operator, viewer)
     finally:
         server.stop()
     return {
@@ -178,6 +203,8 @@ async def one(n: int, args: argparse.Namespace) -> dict[str, object]:
                                     f"{percentile([t for t, _ in gzipped], 0.99) * 1000:.0f}",
         "config p99 ms alone": quiet.p99_ms, "config p99 ms, scrapes back to back": busy_p99,
         "scrapes meanwhile": scrapes, "worst loop lag": lag, "first scrape s": round(took, 2),
+        "reload s": round(reload_took, 2), "config p99 ms during the reload": reload_p99,
+        "worst loop lag during the reload": reload_lag,
         "load average": load_average(),
     }
 
