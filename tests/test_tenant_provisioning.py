@@ -241,3 +241,23 @@ async def test_a_reload_that_would_strand_api_tenants_is_refused(service: Servic
     assert 200 == (await service.client.post("/-/reload", headers=operator)).status
     token = auth(await service.token("initech", "viewer"))
     assert 4321 == (await (await service.client.get("/api/tenant/limits", headers=token)).json())["limits"]["cases"]
+
+
+async def test_tenants_yml_wins_over_an_api_tenant_it_later_defines(service: Service, operator, config_dir: Path
+                                                                   ) -> None:
+    """tenants.yml gaining the id of an API tenant serves the file's definition (the row is kept, counted as
+    shadowed); dropping it from the file serves the API tenant again."""
+    await create(service, operator, "initech", plan="free")
+    tenants_file = config_dir / "tenants.yml"
+    original = tenants_file.read_text()
+    doc = yaml.safe_load(original)
+    doc["tenants"].append({"id": "initech", "name": "Initech (file)", "plan": "enterprise", "region": "eu-west"})
+    tenants_file.write_text(yaml.safe_dump(doc))
+    assert 200 == (await service.client.post("/-/reload", headers=operator)).status
+    _, body = await get_json(service, f"{ADMIN_TENANTS}/initech", operator)
+    assert ("tenants.yml", "enterprise") == (body["source"], body["plan"])
+    assert 1.0 == service.registry.get_sample_value("tenant_exporter_tenants", {"source": "api", "state": "shadowed"})
+    tenants_file.write_text(original)
+    assert 200 == (await service.client.post("/-/reload", headers=operator)).status
+    _, body = await get_json(service, f"{ADMIN_TENANTS}/initech", operator)
+    assert ("api", "free") == (body["source"], body["plan"])

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 
-from tests.support.helpers import auth, eventually, make_config_dir
+from tests.support.helpers import TWO_TENANTS, auth, eventually, make_config_dir
 from tests.support.metrics_helpers import value
 from tests.support.pg_instance import PgInstance
 from tests.support.provisioning import ADMIN_TENANTS, create, spec, write_rows
@@ -43,6 +44,32 @@ async def test_a_replica_serves_what_another_created_changed_and_deleted(make_se
     assert (2.0, 0.0) == (count("tenant_exporter_tenants", {"source": "tenants.yml", "state": "active"}),
                           count("tenant_exporter_tenants", {"source": "api", "state": "disabled"}))
     assert b.services.tenants.revision == a.services.tenants.revision
+
+
+async def test_a_replica_whose_files_lack_the_plan_serves_the_tenant_after_its_reload(
+    make_service: ServiceFactory, tmp_path: Path
+) -> None:
+    """A tenant on a plan the second replica's plans.yml does not have yet is counted there as unbuilt and not
+    served; once that replica's files gain the plan and it reloads, it serves the tenant."""
+    a = await make_service(tenant_sync_interval=SYNC)
+    other = make_config_dir(tmp_path / "other", tenants=TWO_TENANTS)
+    plans = yaml.safe_load((other / "plans.yml").read_text())
+    extra = {**plans["plans"]["standard"], "description": "new this week"}
+    (other / "plans.yml").write_text(yaml.safe_dump(plans))
+    b = await make_service(tenant_sync_interval=SYNC, config_dir=other)
+    plans["plans"]["growth"] = extra
+    (a_plans := a.services.settings.config_dir / "plans.yml").write_text(yaml.safe_dump(plans))
+    operator = await a.headers("acme", "operator")
+    assert 200 == (await a.client.post("/-/reload", headers=operator)).status
+    await create(a, operator, "initech", plan="growth")
+    unbuilt = {"source": "api", "state": "unbuilt"}
+    await eventually(lambda: b.registry.get_sample_value("tenant_exporter_tenants", unbuilt) == 1.0,
+                     "the tenant counted unbuilt on b", deadline=10)
+    assert "initech" not in b.services.config.current.catalog.tenants
+    (other / "plans.yml").write_text(a_plans.read_text())
+    assert 200 == (await b.client.post("/-/reload", headers=await b.headers("acme", "operator"))).status
+    assert ("growth", 0.0) == (b.services.config.current.catalog.tenants["initech"].plan.name,
+                               b.registry.get_sample_value("tenant_exporter_tenants", unbuilt))
 
 
 async def _is(status: object, expected: int) -> bool:

@@ -108,10 +108,6 @@ class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin, TenantsSqlMixin):
                                 "ORDER BY id LIMIT ?", *args, limit)
         return [ApiKeyRecord(*row) for row in rows]
 
-    async def active_api_keys(self) -> list[ApiKeyRecord]:
-        rows = await self.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL")
-        return [ApiKeyRecord(*row) for row in rows]
-
     async def find_api_key(self, token_hash: str) -> ApiKeyRecord | None:
         rows = await self.fetch(
             f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE token_hash = ? AND revoked_at IS NULL", token_hash

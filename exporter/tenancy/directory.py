@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 Listener = Callable[[Collection[str] | None], None]  # the ids that changed; None: every tenant
 
 _decode = msgspec.json.Decoder(TenantSpec).decode
+_encode = msgspec.json.Encoder().encode
 
 
 def builder_for(catalog: Catalog) -> TenantBuilder:
@@ -57,6 +58,7 @@ class TenantDirectory(Collector):
         self.revision = 0  # the store revision applied so far
         self.retired: set[str] = set()  # ids of deleted tenants: their audit chains stay readable
         self.unbuilt: dict[str, TenantRecord] = {}  # rows this replica could not build, and keeps trying
+        self.shadowed: dict[str, TenantRecord] = {}  # rows whose id tenants.yml took later (it wins)
         self._listeners: list[Listener] = []
         self._lock = asyncio.Lock()
         self._releasing: set[asyncio.Future[None]] = set()
@@ -69,7 +71,8 @@ class TenantDirectory(Collector):
 
     def __contains__(self, tenant_id: object) -> bool:
         """A tenant this service serves or served (deleted ones keep their audit chains)."""
-        return tenant_id in self.catalog.tenants or tenant_id in self.retired or tenant_id in self.unbuilt
+        return (tenant_id in self.catalog.tenants or tenant_id in self.retired or tenant_id in self.unbuilt
+                or tenant_id in self.shadowed)
 
     async def apply(self, records: Sequence[TenantRecord], *, fetched: bool = True) -> list[str]:
         """Bring the tenants of ``records`` (rows from the store, in revision order) up to date.
@@ -96,6 +99,11 @@ class TenantDirectory(Collector):
         current = tenants.get(record.id)
         if current is not None and current.source != "api":
             log.warning("tenant %r is in tenants.yml and provisioned over the API: tenants.yml wins", record.id)
+            if record.deleted_at is None:
+                self.shadowed[record.id] = record  # served again if tenants.yml drops it
+            else:
+                self.shadowed.pop(record.id, None)
+                self.retired.add(record.id)
             return False
         if current is not None and current.revision >= record.revision:
             return False  # seen already (applied when it was written here, then fetched again)
@@ -133,9 +141,11 @@ class TenantDirectory(Collector):
         async with self._lock:
             builder = builder_for(new)
             tenants = new.tenants
-            rows: list[Tenant | TenantRecord] = [*self.catalog.tenants.values(), *self.unbuilt.values()]
+            rows: list[Tenant | TenantRecord] = [*self.catalog.tenants.values(), *self.unbuilt.values(),
+                                                 *self.shadowed.values()]
             issues: list[ConfigIssue] = []
             unbuilt: dict[str, TenantRecord] = {}
+            shadowed: dict[str, TenantRecord] = {}
             counts = Counter(_state(t) for t in tenants.values())
             pacer = Pacer()
             for item in rows:
@@ -157,13 +167,16 @@ class TenantDirectory(Collector):
                         issues += [ConfigIssue("tenants (API)", None, ".".join(map(str, (item.id, *path))), message)
                                    for path, message in issue_list.issues]
                         continue
-                if tenant.id not in tenants:
+                if tenant.id in tenants:  # tenants.yml has it now: it wins
+                    shadowed[tenant.id] = item if isinstance(item, TenantRecord) else _row(item)
+                else:
                     tenants[tenant.id] = tenant
                     counts[_state(tenant)] += 1
             if issues:
                 raise ConfigError(issues)
             old = self.catalog.tenants
-            self.catalog, self.builder, self.unbuilt, self._counts = new, builder, unbuilt, counts
+            self.catalog, self.builder, self._counts = new, builder, counts
+            self.unbuilt, self.shadowed = unbuilt, shadowed
         self._notify(None)
         self._release(old)
         return new
@@ -192,16 +205,23 @@ class TenantDirectory(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily("tenant_exporter_tenants",
                                    "Tenants served, by where they are defined and whether they are disabled "
-                                   "(unbuilt: provisioned with a plan or region this replica's files lack).",
+                                   "(unbuilt: provisioned with a plan or region this replica's files lack; "
+                                   "shadowed: provisioned, then defined in tenants.yml, which wins).",
                                    labels=["source", "state"])
         counts = Counter(self._counts)
         counts[("api", "unbuilt")] += len(self.unbuilt)
+        counts[("api", "shadowed")] += len(self.shadowed)
         for (source, state), n in sorted(counts.items()):
             family.add_metric([source, state], n)
         yield family
         yield GaugeMetricFamily("tenant_exporter_tenants_revision",
                                 "The store revision of API-provisioned tenants this process has applied.",
                                 value=self.revision)
+
+
+def _row(tenant: Tenant) -> TenantRecord:
+    """A served API tenant as the row it came from (enough to build it again)."""
+    return TenantRecord(tenant.id, _encode(tenant.spec).decode(), tenant.disabled, 0.0, 0.0, tenant.revision)
 
 
 def _state(tenant: Tenant) -> tuple[str, str]:
