@@ -106,6 +106,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tenants", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--active", action="store_true", help="every tenant has usage this month (flushes read it)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {int(SERVER_CPU)})
     work = Path(tempfile.mkdtemp(prefix="bench-steps-"))
@@ -118,6 +119,13 @@ async def main() -> None:
         # each tenant's audit chain, as its creation over the API starts one
         await append_events(store, clock, [EventDraft(i, "tenant.create", Actor.system("bench"), Target("tenant", i))
                                            for i in ids[start:start + 5000]])
+    if args.active:  # every tenant made requests this month and reported its usage
+        month = time.strftime("%Y-%m", time.gmtime())
+        async with store.transaction() as tx:  # type: ignore[attr-defined]
+            await tx.executemany("INSERT INTO usage_monthly (tenant_id, month, api_calls) VALUES (?, ?, ?)",
+                                 [(i, month, n) for n, i in enumerate(ids)])
+            await tx.executemany("INSERT INTO usage_reported (tenant_id, field, value, updated_at) VALUES (?, ?, ?, ?)",
+                                 [(i, "cases_created", 1.0, 0.0) for i in ids])
     await store.close()
     port = free_port()
     settings = Settings.from_env({"CONFIG_DIR": str(bench_config(work / "config")), "DATABASE_URL": db,

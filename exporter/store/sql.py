@@ -132,13 +132,19 @@ class SqlStore(AuditSqlMixin, AlertsSqlMixin, SlaSqlMixin, TenantsSqlMixin):
                 [(tenant_id, month, delta) for (month, tenant_id), delta in sorted(deltas.items())],
             )
 
-    async def api_calls(self, month: str) -> dict[str, int]:
-        rows = await self.fetch("SELECT tenant_id, api_calls FROM usage_monthly WHERE month = ?", month)
+    async def api_calls(self, month: str, *, after: str = "", limit: int | None = None) -> dict[str, int]:
+        page = "" if limit is None else f" ORDER BY tenant_id LIMIT {int(limit)}"
+        rows = await self.fetch(
+            f"SELECT tenant_id, api_calls FROM usage_monthly WHERE month = ? AND tenant_id > ?{page}", month, after)
         return {row[0]: int(row[1]) for row in rows}
 
-    async def reported_usage(self) -> dict[str, dict[str, float]]:
+    async def reported_usage(self, *, after: str = "", limit: int | None = None) -> dict[str, dict[str, float]]:
+        tenants = "tenant_id > ?" if limit is None else (
+            f"tenant_id IN (SELECT DISTINCT tenant_id FROM usage_reported WHERE tenant_id > ? "
+            f"ORDER BY tenant_id LIMIT {int(limit)})")
         out: dict[str, dict[str, float]] = {}
-        for tenant_id, field, value in await self.fetch("SELECT tenant_id, field, value FROM usage_reported"):
+        for tenant_id, field, value in await self.fetch(
+                f"SELECT tenant_id, field, value FROM usage_reported WHERE {tenants} ORDER BY tenant_id", after):
             out.setdefault(tenant_id, {})[field] = float(value)
         return out
 

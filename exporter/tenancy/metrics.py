@@ -117,6 +117,8 @@ class QuotaSeries:
                     self._release(tenant_id)
                 if tenant_id in self._slot:
                     self._dirty.add(self._slot[tenant_id] // BLOCK)
+                if pacer.due():
+                    await pacer.pause()
         while self._dirty:
             self._render(self._dirty.pop(), tenants, usage)
             if pacer.due():
