@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from exporter.core.clock import Clock, Month, MonthCursor
 from exporter.core.errors import StoreError
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 WARNING_RATIO = 0.8
 PAGE = 2000  # tenants read per query
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,29 +93,22 @@ class UsageTracker:
         and reports included), a page of tenants at a time, changing the dicts in place: building 100,000
         entries anew (and freeing the old ones) at every flush held the loop for ~40 ms."""
         pacer = Pacer()
+        totals = self._totals if month == self._month else {}  # a month that just ended: nothing to keep
+        await self._merge(lambda after: self._store.api_calls(month, after=after, limit=PAGE), totals, pacer)
+        await self._merge(lambda after: self._store.reported_usage(after=after, limit=PAGE), self._reported, pacer)
+
+    async def _merge(self, fetch: Callable[[str], Awaitable[dict[str, V]]], into: dict[str, V],
+                     pacer: Pacer) -> None:
         after = ""
         while True:
-            counts = await self._store.api_calls(month, after=after, limit=PAGE)
-            if month == self._month:
-                for tenant_id, calls in counts.items():
-                    if self._totals.get(tenant_id) != calls:
-                        self._totals[tenant_id] = calls
-                        self._changed.add(tenant_id)
-            if len(counts) < PAGE:
-                break
-            after = next(reversed(counts))
-            if pacer.due():
-                await pacer.pause()
-        after = ""
-        while True:
-            reported = await self._store.reported_usage(after=after, limit=PAGE)
-            for tenant_id, values in reported.items():
-                if self._reported.get(tenant_id) != values:
-                    self._reported[tenant_id] = values
+            page = await fetch(after)
+            for tenant_id, value in page.items():
+                if into.get(tenant_id) != value:
+                    into[tenant_id] = value
                     self._changed.add(tenant_id)
-            if len(reported) < PAGE:
-                break
-            after = next(reversed(reported))
+            if len(page) < PAGE:
+                return
+            after = next(reversed(page))
             if pacer.due():
                 await pacer.pause()
 
