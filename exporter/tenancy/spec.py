@@ -17,7 +17,7 @@ from typing import Annotated, Any, Protocol
 
 import msgspec
 
-from exporter.core.parsing import schema_pattern, whole
+from exporter.core.parsing import whole
 from exporter.tenancy.catalog import (
     LIMIT_KINDS,
     FeatureDecision,
@@ -33,14 +33,17 @@ from exporter.tenancy.catalog import (
 PathT = tuple[str | int, ...]
 _ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 _HOST = r"[A-Za-z0-9][A-Za-z0-9-]{0,62}(\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*"
-_TEXT = r"[^\x00-\x1f\x7f]*"  # no control characters
 TENANT_ID = whole(_ID)
 MAX_NAME = 200
-# What a schema can say (msgspec checks it on decoding, from YAML and JSON alike; the OpenAPI shows it).
-# The rest depends on the config files in force: plans, regions, features (TenantBuilder.build).
-Id = Annotated[str, msgspec.Meta(pattern=schema_pattern(_ID), description="letters, digits, '.', '_', '-'")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=schema_pattern(_TEXT))]
-Host = Annotated[str, msgspec.Meta(max_length=253, pattern=schema_pattern(_HOST))]
+_DOMAIN = whole(_HOST)
+_CONTROL = frozenset(chr(c) for c in (*range(32), 127))
+# Lengths are checked on decoding (from YAML and JSON alike; the OpenAPI shows them); the forms, with
+# messages a person can act on, and what depends on the files in force (plans, regions, features), by
+# TenantBuilder.build.
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64,
+                                 description="letters, digits, '.', '_' and '-', first a letter or digit")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, description="no control characters")]
+Host = Annotated[str, msgspec.Meta(min_length=1, max_length=253, description="a host name")]
 
 
 class Issues(Protocol):
@@ -150,6 +153,13 @@ class TenantBuilder:
               revision: int = 0, disabled: bool = False) -> Tenant | None:
         """The tenant ``spec`` describes, or None after reporting each problem to ``issues``."""
         count = len(issues.issues)
+        if not TENANT_ID.fullmatch(spec.id):
+            issues.issue((*where, "id"), "ids use letters, digits, '.', '_' and '-' (at most 64), first a letter "
+                                         "or digit")
+        if _CONTROL.intersection(spec.name):
+            issues.issue((*where, "name"), "a name without control characters")
+        if spec.domain is not None and not _DOMAIN.fullmatch(spec.domain):
+            issues.issue((*where, "domain"), "a host name such as acme.example.com")
         plan = self.plans.get(spec.plan)
         if plan is None:
             issues.issue((*where, "plan"), f"unknown plan {spec.plan!r} (known: {', '.join(sorted(self.plans))})")
