@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -81,10 +81,14 @@ class ConfigHolder:
     """The current Config; ``reload()`` swaps it atomically or keeps the old one."""
 
     def __init__(
-        self, settings: Settings, initial: Config, *, registry: CollectorRegistry, clock: Clock
+        self, settings: Settings, initial: Config, *, registry: CollectorRegistry, clock: Clock,
+        merge: Callable[[Catalog], Awaitable[Catalog]] | None = None,
     ) -> None:
+        """``merge`` completes a catalog just read from the files (with the tenants provisioned over the
+        API) before it is swapped in; it raises ConfigError to keep the old one."""
         self._settings = settings
         self._clock = clock
+        self._merge = merge
         self.current = initial
         self.ok = True  # whether the last reload attempt succeeded
         self.loaded_at = clock.now()  # when the config in force was read
@@ -141,6 +145,8 @@ class ConfigHolder:
         async with self._lock:
             try:
                 config = await asyncio.to_thread(load_config, self._settings)
+                if self._merge is not None:
+                    config = replace(config, catalog=await self._merge(config.catalog))
             except ConfigError as e:
                 self.ok = False
                 self._ok.set(0)

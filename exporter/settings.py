@@ -45,12 +45,17 @@ class Settings:
     metrics_exclude_paths: tuple[str, ...] = ("/metrics",)
     metrics_enabled: bool = True
     metrics_max_series: int = 2000
+    # per-tenant families: groups (quota: usage and limit per limit, 8 per tenant; audit: each chain's
+    # checkpoint and oldest event) or family names; () for none. With a path, they are served there only.
+    tenant_metrics: tuple[str, ...] = ("quota",)
+    tenant_metrics_path: str | None = None
     system_sample_interval: float = 2.0
     loop_lag_interval: float = 0.1
     event_loop: str = "uvloop"  # or "asyncio"; uvloop is used where it is installed
     enable_test_routes: bool = False
     usage_flush_interval: float = 5.0
     key_refresh_interval: float = 10.0
+    tenant_sync_interval: float = 1.0  # seconds between looks for tenants changed by other replicas
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     public_base_url: str | None = None
@@ -124,12 +129,15 @@ class Settings:
             "metrics_exclude_paths": _csv(env.get("METRICS_EXCLUDE_PATHS", "/metrics")),
             "metrics_enabled": _bool(env, "METRICS_ENABLED", base.metrics_enabled),
             "metrics_max_series": _int(env, "METRICS_MAX_SERIES", base.metrics_max_series),
+            "tenant_metrics": _tenant_metrics(env.get("TENANT_METRICS"), base.tenant_metrics),
+            "tenant_metrics_path": _path(env, "TENANT_METRICS_PATH"),
             "system_sample_interval": _float(env, "SYSTEM_SAMPLE_INTERVAL", base.system_sample_interval),
             "loop_lag_interval": _float(env, "LOOP_LAG_INTERVAL", base.loop_lag_interval),
             "event_loop": _choice(env, "EVENT_LOOP", base.event_loop, EVENT_LOOPS),
             "enable_test_routes": _bool(env, "ENABLE_TEST_ROUTES", base.enable_test_routes),
             "usage_flush_interval": _float(env, "USAGE_FLUSH_INTERVAL", base.usage_flush_interval),
             "key_refresh_interval": _float(env, "KEY_REFRESH_INTERVAL", base.key_refresh_interval),
+            "tenant_sync_interval": _float(env, "TENANT_SYNC_INTERVAL", base.tenant_sync_interval),
             "max_body_bytes": _int(env, "MAX_BODY_BYTES", base.max_body_bytes),
             "log_level": env.get("LOG_LEVEL", base.log_level).upper(),
             "public_base_url": env.get("PUBLIC_BASE_URL") or None,
@@ -166,6 +174,22 @@ class Settings:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(base, **values)
+
+
+def _tenant_metrics(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    if raw is None or not raw.strip():
+        return default
+    chosen = _csv(raw)
+    return () if chosen in (("none",), ("off",)) else chosen
+
+
+def _path(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.startswith("/") or raw.rstrip("/") == "/metrics" or any(c in raw for c in " ?#%"):
+        raise SettingsError(f"{name}={raw!r} must be a path such as /metrics/tenants (not /metrics itself)")
+    return raw
 
 
 def _csv(raw: str) -> tuple[str, ...]:

@@ -25,7 +25,8 @@ async def test_retention_deletes_expired_events_in_batches_after_archiving(
     """Past the plan's audit_retention_days (free: 30), events are archived then deleted in
     batches; newer events and longer plans (enterprise) stay; the chain still verifies."""
     archive = tmp_path / "archive"
-    service = await make_service(audit_archive_dir=archive, audit_retention_batch=3, audit_checkpoint_key=KEY)
+    service = await make_service(audit_archive_dir=archive, audit_retention_batch=3, audit_checkpoint_key=KEY,
+                                 tenant_metrics=("quota", "audit"))
     await write(service, *(usage_draft(t, i) for i in range(7) for t in ("globex", "acme")))
     service.clock.advance(31 * DAY)
     await write(service, *(usage_draft("globex", i) for i in range(7, 9)))
@@ -93,8 +94,9 @@ async def test_platform_events_follow_their_own_retention(make_service: ServiceF
 
 async def test_checkpoints_are_signed_stored_exported_and_catch_a_cut_tail(make_service: ServiceFactory) -> None:
     """A checkpoint records each chain's head (signed), sets the checkpoint and oldest-age
-    metrics; cutting the tail and fixing the head row afterwards makes verify fail there."""
-    service = await make_service(audit_checkpoint_key=KEY)
+    metrics (TENANT_METRICS=quota,audit); cutting the tail and fixing the head row afterwards makes
+    verify fail there."""
+    service = await make_service(audit_checkpoint_key=KEY, tenant_metrics=("quota", "audit"))
     await write(service, *(usage_draft("acme", i) for i in range(6)))
     service.clock.advance(100)
     [checkpoint] = await service.services.audit_maintenance.checkpoint()
@@ -105,6 +107,7 @@ async def test_checkpoints_are_signed_stored_exported_and_catch_a_cut_tail(make_
         value("tenant_exporter_audit_checkpoint_hash_prefix", {"tenant": "acme"}),
         value("tenant_exporter_audit_checkpoint_signed", {"tenant": "acme"}),
         value("tenant_exporter_audit_oldest_event_age_seconds", {"tenant": "acme"}))
+    assert 1.0 == value("tenant_exporter_audit_chains")
 
     store = service.services.store
     fifth = await store.fetch("SELECT hash FROM audit_events WHERE tenant_id = 'acme' AND seq = 5")

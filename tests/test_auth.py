@@ -12,7 +12,7 @@ from exporter.auth.keyring import KeyRing
 from exporter.config import load_config
 from exporter.core.errors import Forbidden, NotFound, Unauthorized
 from exporter.settings import Settings
-from exporter.store import Store
+from exporter.store import ApiKeyRecord, Store
 from exporter.tenancy.catalog import Catalog
 from tests.support.helpers import TWO_TENANTS, FakeClock, make_config_dir
 
@@ -30,8 +30,8 @@ class CountingStore:
         self._store = store
         self.finds = 0
 
-    async def active_api_keys(self):  # type: ignore[no-untyped-def]
-        return await self._store.active_api_keys()
+    async def api_keys_page(self, **page):  # type: ignore[no-untyped-def]
+        return await self._store.api_keys_page(**page)
 
     async def find_api_key(self, token_hash: str):  # type: ignore[no-untyped-def]
         self.finds += 1
@@ -52,6 +52,23 @@ async def test_the_ring_knows_refreshed_keys_and_finds_new_ones_once(store: Stor
     await apikeys.revoke_key(store, clock, old.id)
     await ring.refresh()
     assert None is await ring.lookup(old_token)
+
+
+async def test_the_ring_reads_many_keys_a_page_at_a_time(store: Store, catalog: Catalog) -> None:
+    """4,500 keys (more than two pages): after a refresh every one resolves from memory, no store lookup."""
+    clock = FakeClock()
+    made = []
+    for i in range(4500):
+        token = tokens.new_token()
+        record = ApiKeyRecord(f"key_{i:06d}", "acme", "viewer", "k", tokens.token_hash(token), tokens.hint(token),
+                              clock.now())
+        await store.insert_api_key(record)
+        made.append((token, record))
+    counting = CountingStore(store)
+    ring = KeyRing(counting, clock)  # type: ignore[arg-type]
+    await ring.refresh()
+    found = [await ring.lookup(token) for token, _ in made]
+    assert ([record.id for _, record in made], 0) == ([r.id if r else None for r in found], counting.finds)
 
 
 async def test_malformed_and_unknown_tokens_cost_at_most_one_lookup_each(store: Store) -> None:

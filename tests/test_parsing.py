@@ -20,8 +20,8 @@ from exporter.core.parsing import ascii_int, int_param, schema_pattern, whole
 from exporter.http.problems import request_id_for
 from exporter.http.routes import monitoring_models
 from exporter.telemetry import custom as custom_metrics
-from exporter.tenancy import loader as catalog_loader
 from exporter.tenancy import regions
+from exporter.tenancy.spec import TENANT_ID
 
 PACKAGE = Path(__file__).resolve().parent.parent / "exporter"
 REGEX_CALLS = {"compile", "match", "search", "fullmatch", "whole"}
@@ -99,7 +99,7 @@ def _action_ok(action: str) -> bool:
 
 VALIDATORS = {
     "custom metric name and tag (API model and domain)": (_names, _custom_name_ok),
-    "tenant, plan and region id": (_ids, lambda s: bool(catalog_loader._ID.fullmatch(s))),
+    "tenant, plan and region id": (_ids, lambda s: bool(TENANT_ID.fullmatch(s))),
     "audit action": (_actions, _action_ok),
     "regional feature path": (_paths, lambda s: bool(regions._FEATURE_PATH.fullmatch(s))),
     "X-Request-ID kept as sent": (_ids.filter(lambda s: len(s) <= 64), lambda s: request_id_for(_Headers(s)) == s),

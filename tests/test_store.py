@@ -31,7 +31,11 @@ async def test_api_keys_round_trip_and_revoke(store: Store) -> None:
     assert 500.0 == revoked.revoked_at
     assert 500.0 == (await store.revoke_api_key("key_1", 900.0)).revoked_at
     assert await store.find_api_key("hash1") is None
-    assert ["key_2"] == [r.id for r in await store.active_api_keys()]
+    active = await store.api_keys_page(tenant_id=None, after=None, limit=10, include_revoked=False)
+    everything = await store.api_keys_page(tenant_id=None, after=None, limit=10, include_revoked=True)
+    assert (["key_2"], ["key_1", "key_2"]) == ([r.id for r in active], [r.id for r in everything])
+    assert ["key_2"] == [r.id for r in await store.api_keys_page(tenant_id=None, after="key_1", limit=1,
+                                                                include_revoked=True)]
     assert await store.revoke_api_key("key_404", 1.0) is None
     await store.touch_api_keys({"key_2": 777.0})
     assert 777.0 == (await store.list_api_keys("globex"))[0].last_used_at

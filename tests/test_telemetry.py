@@ -10,6 +10,7 @@ import string
 import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app.composition import PIPELINE
 from exporter.http.openapi import operation
@@ -162,23 +163,26 @@ async def test_broken_instrumentation_never_changes_a_response(service: Service,
 
 
 async def test_usage_and_limits_per_tenant_are_exported(service: Service) -> None:
-    """Usage and limit gauges per tenant and resource, in base units, with 80 %/100 % crossings."""
+    """Usage and limit gauges per tenant and resource, in base units, the limit with its enforcement:
+    eight series per tenant, and no ratio or threshold families (usage / limit in PromQL)."""
     headers = await service.headers("globex", "service")
     await service.client.put("/api/tenant/usage", json={"storage_used_gb": 4.5, "cases_created": 60}, headers=headers)
     await service.services.usage.flush()
-    service.services.usage_metrics.refresh(service.services.config.current.catalog, service.services.usage)
+    service.services.usage_metrics.mark(service.services.usage.take_changed())
+    await service.services.usage_metrics.refresh(service.services.config.current.catalog, service.services.usage)
     text = await scrape(service)
     assert 4.5e9 == value(text, "tenant_exporter_storage_used_bytes", tenant="globex")
-    assert 5e9 == value(text, "tenant_exporter_storage_limit_bytes", tenant="globex")
-    assert 0.9 == value(text, "tenant_exporter_quota_usage_ratio", tenant="globex", resource="storage_gb")
-    assert 1.0 == value(text, "tenant_exporter_quota_threshold_reached", tenant="globex", resource="storage_gb",
-                        threshold="0.8")
-    assert 0.0 == value(text, "tenant_exporter_quota_threshold_reached", tenant="globex", resource="storage_gb",
-                        threshold="1")
-    assert 1.0 == value(text, "tenant_exporter_quota_threshold_reached", tenant="globex", resource="cases",
-                        threshold="1")
+    assert 5e9 == value(text, "tenant_exporter_storage_limit_bytes", tenant="globex", enforcement="hard")
+    assert 60.0 == value(text, "tenant_exporter_cases", tenant="globex")
     assert 1.0 == value(text, "tenant_exporter_api_calls_this_month", tenant="globex")
-    assert 250000.0 == value(text, "tenant_exporter_cases_limit", tenant="acme")
+    assert 250000.0 == value(text, "tenant_exporter_cases_limit", tenant="acme", enforcement="hard")
+    assert 5e7 == value(text, "tenant_exporter_api_calls_monthly_limit", tenant="acme", enforcement="soft")
+    per_tenant = [s for f in text_string_to_metric_families(text) for s in f.samples
+                  if s.labels.get("tenant") == "globex" and s.name.startswith("tenant_exporter_")
+                  and not s.name.startswith("tenant_exporter_custom")]
+    assert 8 == len(per_tenant), per_tenant
+    assert "tenant_exporter_quota_usage_ratio" not in text
+    assert "tenant_exporter_quota_threshold_reached" not in text
 
 
 async def test_build_info_reload_and_resource_families_exist(service: Service) -> None:

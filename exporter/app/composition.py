@@ -20,10 +20,12 @@ from exporter.http.routes.admin import OperationsApi
 from exporter.http.routes.alertmanager import AlertmanagerApi
 from exporter.http.routes.audit import AuditApi
 from exporter.http.routes.docs import DocsApi
+from exporter.http.routes.keys import KeysApi
 from exporter.http.routes.maintenance import MaintenanceApi
 from exporter.http.routes.metrics import MetricsApi
 from exporter.http.routes.monitoring import MonitoringApi
 from exporter.http.routes.ofrep import OfrepApi
+from exporter.http.routes.provisioning import TenantsAdminApi
 from exporter.http.routes.sla import SlaApi
 from exporter.http.routes.status import StatusPageApi
 from exporter.http.routes.tenant import TenantApi
@@ -59,6 +61,9 @@ def create_app(
     if tune_runtime:
         runtime.tune_process()
         app.on_startup.append(runtime.freeze_heap)
+        refreeze = runtime.Refreeze()
+        services.config.on_reload(refreeze.reloaded)
+        services.tenants.on_change(refreeze.tenants_changed)
 
     async def describe(app: web.Application) -> None:
         """Build the OpenAPI description once; a route without one stops the start here."""
@@ -78,8 +83,10 @@ def _add_routes(app: web.Application, s: Services) -> DocsApi:
     apis: list[Api] = [
         OperationsApi(s.store, s.config, s.auditing),
         TenantApi(s.config, s.usage, s.bodies, s.auditing),
-        OfrepApi(s.config, s.settings.key_refresh_interval),
-        AuditApi(s.store, s.config, s.clock, s.auditing, s.settings.audit_checkpoint_key),
+        TenantsAdminApi(s.tenant_admin),
+        KeysApi(s.store, s.config, s.clock, s.keyring, s.audit),
+        OfrepApi(s.settings.key_refresh_interval),
+        AuditApi(s.store, s.tenants, s.clock, s.auditing, s.settings.audit_checkpoint_key),
         MonitoringApi(s.alerting, s.config, s.clock, s.active_users, s.probe_results, s.custom_metrics,
                       s.custom_digest, s.auditing, s.maintenance),
         sla,
@@ -91,7 +98,7 @@ def _add_routes(app: web.Application, s: Services) -> DocsApi:
     if s.settings.enable_test_routes:
         apis.append(TestingApi())
     if s.settings.metrics_port is None:
-        apis.append(MetricsApi(s.renderer, s.settings.metrics_token))
+        apis.append(MetricsApi(s.renderer, s.settings.metrics_token, s.metrics_views))
     for api in apis:
         pipeline.add_routes(api.routes())
     pipeline.add_unmatched()  # last: what no route above takes

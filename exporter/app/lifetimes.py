@@ -24,6 +24,7 @@ from exporter.http.server import ProblemAppRunner
 from exporter.store import start_store
 
 log = logging.getLogger(__name__)
+IDEMPOTENCY_KEPT = 24 * 3600.0  # seconds an Idempotency-Key answers a retry (as Stripe's)
 Step = Callable[[Services], AbstractAsyncContextManager[None]]
 
 
@@ -65,6 +66,23 @@ async def outbound(s: Services) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def tenants(s: Services) -> AsyncIterator[None]:
+    """Load the tenants provisioned over the API (needs the store); follow other replicas' changes, and
+    forget idempotency keys after a day, in the background."""
+    await s.tenant_sync.catch_up()
+
+    async def forget_idempotency_keys() -> None:
+        while True:
+            with suppress(StoreError):
+                await s.store.prune_idempotency_keys(s.clock.now() - IDEMPOTENCY_KEPT)
+            await asyncio.sleep(3600)
+
+    async with running(("tenant-sync", s.tenant_sync.feed.run_forever(s.settings.tenant_sync_interval)),
+                       ("idempotency-keys", forget_idempotency_keys())):
+        yield
+
+
+@asynccontextmanager
 async def audit(s: Services) -> AsyncIterator[None]:
     """The audit writer (needs the store); at the end it commits what is queued."""
     s.audit.start()
@@ -86,11 +104,13 @@ async def audit_upkeep(s: Services) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def keys_and_usage(s: Services) -> AsyncIterator[None]:
-    """Load the keys and this month's usage (needs the store); flush counts and refresh keys in the background."""
+    """Load the keys and this month's usage (needs the store and the tenants) and render the quota series;
+    flush counts, refresh keys and re-render changed tenants' series in the background."""
     await s.keyring.refresh()
     await s.usage.load()
-    s.usage_metrics.refresh(s.config.current.catalog, s.usage)
-    async with running(("usage-flush", _housekeeping(s))):
+    await s.usage_metrics.refresh(s.config.current.catalog, s.usage)
+    async with running(("usage-flush", _housekeeping(s)),
+                       ("quota-series", s.usage_metrics.run_forever(lambda: s.config.current.catalog, s.usage))):
         yield
     await _flush(s)  # a clean shutdown loses no count
 
@@ -113,7 +133,7 @@ async def _flush(s: Services) -> None:
         await s.store.touch_api_keys(s.keyring.take_last_used())
     except StoreError as e:
         log.warning("usage flush failed (counts kept in memory, retrying): %s", e)
-    s.usage_metrics.refresh(s.config.current.catalog, s.usage)
+    s.usage_metrics.mark(s.usage.take_changed())  # re-rendered by the quota-series task
 
 
 @asynccontextmanager
@@ -152,7 +172,7 @@ async def metrics_listener(s: Services) -> AsyncIterator[None]:
     runner: ProblemAppRunner | None = None
     if s.settings.metrics_port is not None:
         metrics_app = web.Application()
-        metrics_app.router.add_routes(MetricsApi(s.renderer, s.settings.metrics_token).routes())
+        metrics_app.router.add_routes(MetricsApi(s.renderer, s.settings.metrics_token, s.metrics_views).routes())
         runner = ProblemAppRunner(metrics_app, s.protocol_errors, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, s.settings.host, s.settings.metrics_port).start()
@@ -252,7 +272,7 @@ async def sighup(s: Services) -> AsyncIterator[None]:
         loop.remove_signal_handler(signal.SIGHUP)
 
 
-STEPS: tuple[Step, ...] = (store, outbound, audit, audit_upkeep, keys_and_usage, rate_limits, resources,
+STEPS: tuple[Step, ...] = (store, outbound, tenants, audit, audit_upkeep, keys_and_usage, rate_limits, resources,
                            custom_metrics, metrics_listener, sla, monitoring, alertmanager, fleet)
 
 

@@ -25,6 +25,7 @@ from exporter.alertmanager.client import AlertmanagerClient
 from exporter.alertmanager.forwarder import AlertForwarder
 from exporter.alertmanager.silences import SilenceSync
 from exporter.alertmanager.webhook import NotificationLog
+from exporter.app.metrics_views import tenant_families, views
 from exporter.audit.recorder import AuditLog, AuthFailureSampler
 from exporter.audit.retention import AuditMaintenance
 from exporter.auth.authenticator import Authenticator
@@ -40,6 +41,7 @@ from exporter.http.server import ProtocolErrors
 from exporter.monitoring.active_users import ActiveUsers
 from exporter.monitoring.engine import AlertEngine
 from exporter.monitoring.maintenance import MaintenanceSchedule
+from exporter.provisioning.tenants import TenantAdmin
 from exporter.settings import Settings
 from exporter.sla.checks import build_check
 from exporter.sla.incidents import Incidents
@@ -52,14 +54,16 @@ from exporter.store.change_feed import ChangeFeed
 from exporter.telemetry.custom import CustomMetrics
 from exporter.telemetry.custom_audit import SubmissionDigest
 from exporter.telemetry.custom_sync import CustomMetricsSync
-from exporter.telemetry.exposition import MetricsRenderer
+from exporter.telemetry.exposition import MetricsRenderer, View
 from exporter.telemetry.http_metrics import HttpMetrics
 from exporter.telemetry.system import LoopLagMonitor, SystemCollector
+from exporter.tenancy.directory import TenantDirectory
 from exporter.tenancy.limit_sync import LimitSync
-from exporter.tenancy.metrics import UsageCollector
+from exporter.tenancy.metrics import QuotaSeries
 from exporter.tenancy.quota import QuotaEnforcer
 from exporter.tenancy.redis_gcra import RedisGcra
 from exporter.tenancy.shared_limits import SharedLimits
+from exporter.tenancy.sync import TenantSync
 from exporter.tenancy.usage import UsageTracker
 
 
@@ -82,11 +86,14 @@ class Services:
     store_injected: bool  # a store the caller opened (tests): started and closed by the caller
     outbound: AiohttpClient
     # tenants, keys, quotas
+    tenants: TenantDirectory
+    tenant_sync: TenantSync
+    tenant_admin: TenantAdmin
     keyring: KeyRing
     usage: UsageTracker
     quota: QuotaEnforcer
     rate_sync: LimitSync | None  # REDIS_URL: the per-second limits shared by every replica
-    usage_metrics: UsageCollector
+    usage_metrics: QuotaSeries
     active_users: ActiveUsers
     # audit
     audit: AuditLog
@@ -110,6 +117,7 @@ class Services:
     custom_metrics: CustomMetrics
     custom_sync: CustomMetricsSync  # the series shared by every replica and kept across restarts
     renderer: MetricsRenderer
+    metrics_views: tuple[View, ...]  # /metrics, and TENANT_METRICS_PATH's
     http_metrics: HttpMetrics | None
     protocol_errors: ProtocolErrors
     # the HTTP edge
@@ -125,7 +133,11 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
                    store: Store | None) -> Services:
     """Every part, wired to the parts it needs (no I/O: see ``lifetimes.py`` for what starts when)."""
     _process_metrics(registry)
-    holder = ConfigHolder(settings, config, registry=registry, clock=clock)
+    families = tenant_families(settings)
+    quota_series = QuotaSeries()
+    tenants = TenantDirectory(config.catalog, registry)
+    tenants.on_change(quota_series.mark)
+    holder = ConfigHolder(settings, config, registry=registry, clock=clock, merge=tenants.merge)
     monitoring = lambda: holder.current.monitoring  # noqa: E731 - each reads the config in force
     catalog = lambda: holder.current.catalog  # noqa: E731
     the_store = store if store is not None else store_for(settings.database_url, wait=settings.store_timeout)
@@ -161,10 +173,12 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
     return Services(
         settings=settings, clock=clock, registry=registry, config=holder, store=the_store, fleet=fleet,
         store_injected=store is not None, outbound=outbound,
-        keyring=keyring, usage=usage, quota=quota, rate_sync=rate_sync, usage_metrics=UsageCollector(registry),
+        tenants=tenants, tenant_sync=TenantSync(the_store, tenants, registry),
+        tenant_admin=TenantAdmin(the_store, tenants, keyring, audit, clock),
+        keyring=keyring, usage=usage, quota=quota, rate_sync=rate_sync, usage_metrics=quota_series,
         active_users=active_users,
         audit=audit, auth_failures=auth_failures, auditing=auditing,
-        audit_maintenance=AuditMaintenance(the_store, clock, registry, settings, catalog),
+        audit_maintenance=AuditMaintenance(the_store, clock, registry, settings, catalog, families.audit),
         custom_digest=SubmissionDigest(audit, clock),
         alerting=alerting, probe_results=probe_results, probes=probes, sla=sla,
         request_slos=RequestSloTracker(registry, the_store, clock, monitoring, instance,
@@ -175,7 +189,7 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
         system=SystemCollector(registry), loop_lag=LoopLagMonitor(registry, settings.loop_lag_interval),
         custom_metrics=custom, custom_sync=CustomMetricsSync(the_store, custom, clock, custom_limits,
                                                              margin=settings.store_timeout),
-        renderer=MetricsRenderer(registry),
+        renderer=MetricsRenderer(registry), metrics_views=views(settings, families, quota_series),
         http_metrics=HttpMetrics(registry, max_series=settings.metrics_max_series) if settings.metrics_enabled
         else None,
         protocol_errors=ProtocolErrors(registry, clock),

@@ -23,6 +23,12 @@ ALERT_ACKNOWLEDGEMENT_END: Final = "alert.acknowledgement.end"  # its Alertmanag
 MAINTENANCE_CREATE: Final = "maintenance.create"  # POST /api/monitoring/maintenance
 MAINTENANCE_CANCEL: Final = "maintenance.cancel"  # DELETE /api/monitoring/maintenance/{id}
 METRIC_CUSTOM_SUBMIT: Final = "metric.custom.submit"  # one event per API key per interval (custom_metrics_audit)
+# tenants provisioned over the API, each event in the tenant's own chain, committed with the change
+TENANT_CREATE: Final = "tenant.create"
+TENANT_UPDATE: Final = "tenant.update"
+TENANT_DISABLE: Final = "tenant.disable"  # an update that only disables it
+TENANT_ENABLE: Final = "tenant.enable"  # an update that only enables it again
+TENANT_DELETE: Final = "tenant.delete"  # its keys revoked; its events kept (the chain stays verifiable)
 
 
 class Reload(Protocol):
@@ -50,7 +56,8 @@ def config_reload(result: Reload, actor: Actor, context: RequestContext = NO_CON
     return EventDraft(PLATFORM, CONFIG_RELOAD, actor, Target("config", result.version), outcome, details, context)
 
 
-def api_key_event(action: str, key: ApiKeyRecord, actor: Actor, **details: Any) -> EventDraft:
+def api_key_event(action: str, key: ApiKeyRecord, actor: Actor, context: RequestContext = NO_CONTEXT,
+                  **details: Any) -> EventDraft:
     """A key created or revoked (its id, name and role; never its token)."""
     return EventDraft(key.tenant_id, action, actor, Target("api_key", key.id, key.name),
-                      details={"role": key.role, **details})
+                      details={"role": key.role, **details}, context=context)

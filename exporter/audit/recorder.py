@@ -102,6 +102,11 @@ class AuditLog:
         """Return once every event queued so far has been committed (or has failed)."""
         await self._idle.wait()
 
+    def counted(self, records: Sequence[AuditRecord]) -> None:
+        """Count events committed together with the change they record, outside the writer task."""
+        for record in records:
+            self._events.labels(record.action, record.outcome).inc()
+
     def submit(self, draft: EventDraft) -> None:
         """Queue ``draft`` without waiting (best effort: for events no answer depends on)."""
         self._enqueue(draft, None)

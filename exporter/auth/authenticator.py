@@ -33,7 +33,8 @@ class Authenticator:
     """Bearer tokens -> (Principal, Tenant).
 
     ``known`` answers without an await for a token verified before, as long as its key is still
-    in the key ring unchanged and the catalog is the same object (a reload makes a new one);
+    in the key ring unchanged and its tenant is the same object (a reload or a change over the
+    provisioning API makes a new one);
     ``authenticate`` does the whole check and remembers the answer (at most ``max_entries``).
     """
 
@@ -45,7 +46,8 @@ class Authenticator:
     def known(self, token: str, requested: str | None, catalog: Catalog) -> Resolved | None:
         """What ``token`` (with ``X-Tenant-ID: requested``) resolved to before, if nothing changed since."""
         hit = self._resolved.get((token, requested))
-        if hit is None or hit.catalog is not catalog or self._keyring.known(token) is not hit.record:
+        if (hit is None or catalog.tenants.get(hit.tenant.id) is not hit.tenant
+                or self._keyring.known(token) is not hit.record):
             return None
         return hit
 

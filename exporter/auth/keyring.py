@@ -13,7 +13,10 @@ from collections import OrderedDict
 
 from exporter.auth import tokens
 from exporter.core.clock import Clock
+from exporter.core.pacing import Pacer
 from exporter.store import ApiKeyRecord, Store
+
+PAGE = 2000  # keys read per query
 
 
 class KeyRing:
@@ -30,8 +33,20 @@ class KeyRing:
         self._used: set[str] = set()  # key ids used since the last flush (stamped at flush time)
 
     async def refresh(self) -> None:
-        records = await self._store.active_api_keys()
-        self._by_hash = {r.token_hash: r for r in records}
+        """Read every active key again, a page at a time (a SaaS has a key or more per tenant: 100,000
+        rows at once would hold the loop), then swap them in."""
+        by_hash: dict[str, ApiKeyRecord] = {}
+        after: str | None = None
+        pacer = Pacer()
+        while True:
+            page = await self._store.api_keys_page(tenant_id=None, after=after, limit=PAGE, include_revoked=False)
+            by_hash.update((r.token_hash, r) for r in page)
+            if len(page) < PAGE:
+                break
+            after = page[-1].id
+            if pacer.due():
+                await pacer.pause()
+        self._by_hash = by_hash
         self._by_token = {}
         self._misses.clear()
 

@@ -41,6 +41,8 @@ def principal_for(record: ApiKeyRecord, catalog: Catalog, requested_tenant: str 
         if tenant_id != record.tenant_id:
             raise NotFound(f"unknown tenant {tenant_id!r}", slug="unknown-tenant")
         raise Forbidden(f"tenant {tenant_id!r} of this key is not in the catalog", slug="unknown-tenant")
+    if tenant.disabled:
+        raise Forbidden(f"tenant {tenant_id!r} is disabled", slug="tenant-disabled")
     principal = Principal(record.id, record.name, record.role, tenant_id, record.tenant_id)
     return principal, tenant
 

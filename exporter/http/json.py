@@ -9,8 +9,10 @@ import msgspec
 from aiohttp import web
 
 from exporter.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from exporter.core.parsing import whole
 
 T = TypeVar("T")
+_UNKNOWN_FIELD = whole(r"Object contains unknown field `([^`]*)`")
 JSON = "application/json"
 _encoder = msgspec.json.Encoder()
 
@@ -80,6 +82,9 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
     except msgspec.ValidationError as e:
         message, _, where = str(e).partition(" - at `")
         pointer = _pointer(where.rstrip("`"))
+        unknown = _UNKNOWN_FIELD.fullmatch(message)
+        if unknown:  # the pointer names the object; point at the field itself
+            pointer = f"{pointer.rstrip('/')}/{unknown.group(1)}"
         raise ValidationFailed(
             message, extra={"errors": [{"detail": message, "pointer": pointer}]}
         ) from e

@@ -167,7 +167,8 @@ def build_spec(app: web.Application, *, title: str = "tenant-exporter", server_u
         "components": {
             "schemas": components,
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "description": "An API key from `tenant-exporter keys create`."}},
+                                               "description": "An API key from `POST /api/keys` or "
+                                                              "`tenant-exporter keys create`."}},
             "headers": {name: {"schema": {"type": "string"}, "description": f"IETF RateLimit field {name}"}
                         for name in RATE_LIMIT_HEADERS},
         },

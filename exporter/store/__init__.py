@@ -15,6 +15,7 @@ from exporter.store.records import (
     BreachRow,
     ChainHead,
     FleetChange,
+    IdempotencyRecord,
     IncidentRow,
     IncidentUpdateRow,
     MaintenanceRow,
@@ -23,12 +24,13 @@ from exporter.store.records import (
     SloDayRow,
     SnapshotRow,
     StoredCheckpoint,
+    TenantRecord,
 )
 
 __all__ = [
     "AckRecord", "AlertStateRow", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead",
-    "FleetChange", "IncidentRow", "IncidentUpdateRow", "MaintenanceRow",
-    "ProbeDayRow", "SessionRow", "SloDayRow", "SnapshotRow", "Store", "StoredCheckpoint", "open_store",
+    "FleetChange", "IdempotencyRecord", "IncidentRow", "IncidentUpdateRow", "MaintenanceRow",
+    "ProbeDayRow", "SessionRow", "SloDayRow", "SnapshotRow", "Store", "StoredCheckpoint", "TenantRecord", "open_store",
     "start_store", "store_for",
 ]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import astuple
 from itertools import takewhile
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -51,7 +50,13 @@ class AuditStore(Protocol):
         """A tenant's records with ``after_seq < seq <= upto_seq``, in chain order."""
         ...
 
-    async def audit_heads(self) -> list[ChainHead]: ...
+    async def audit_heads(self, *, after: str = "", limit: int | None = None) -> list[ChainHead]:
+        """Chain heads in tenant order (those after ``after``, at most ``limit``: a page)."""
+        ...
+
+    async def audit_prune_candidates(self, before: float) -> list[str]:
+        """Tenants whose oldest kept event is older than ``before`` (what retention may have to cut)."""
+        ...
 
     async def audit_oldest(self, tenant_id: str) -> float | None:
         """The time of the tenant's oldest stored event."""
@@ -136,29 +141,33 @@ class AuditSqlMixin:
         return ChainHead(*rows[0]) if rows else None
 
     async def append_audit(self, records: Sequence[AuditRecord], seal: Sealer) -> list[AuditRecord]:
+        async with self.transaction() as tx:
+            return await self.append_audit_in(tx, records, seal)
+
+    async def append_audit_in(self, tx: Tx, records: Sequence[AuditRecord], seal: Sealer) -> list[AuditRecord]:
+        """``append_audit`` inside the caller's transaction (a change and its events commit together)."""
         by_tenant: dict[str, list[int]] = {}
         for index, record in enumerate(records):
             by_tenant.setdefault(record.tenant_id, []).append(index)
         sealed: list[AuditRecord | None] = [None] * len(records)
-        async with self.transaction() as tx:
-            for tenant_id in sorted(by_tenant):  # one lock order for every writer: no deadlocks
-                head = await self._lock_head(tx, tenant_id, create=True, at=records[by_tenant[tenant_id][0]].time)
-                assert head is not None
-                seq, prev = head.seq, head.hash
-                chain: list[AuditRecord] = []
-                for index in by_tenant[tenant_id]:
-                    seq += 1
-                    record = seal(records[index], seq, prev)
-                    prev = record.hash
-                    sealed[index] = record
-                    chain.append(record)
-                await tx.executemany(
-                    f"INSERT INTO audit_events ({_COLUMNS}) VALUES ({_PLACEHOLDERS})", chain
-                )
-                await tx.execute(
-                    "UPDATE audit_chain_heads SET seq = ?, hash = ?, updated_at = ? WHERE tenant_id = ?",
-                    seq, prev, chain[-1].time, tenant_id,
-                )
+        for tenant_id in sorted(by_tenant):  # one lock order for every writer: no deadlocks
+            head = await self._lock_head(tx, tenant_id, create=True, at=records[by_tenant[tenant_id][0]].time)
+            assert head is not None
+            seq, prev = head.seq, head.hash
+            chain: list[AuditRecord] = []
+            for index in by_tenant[tenant_id]:
+                seq += 1
+                record = seal(records[index], seq, prev)
+                prev = record.hash
+                sealed[index] = record
+                chain.append(record)
+            await tx.executemany(
+                f"INSERT INTO audit_events ({_COLUMNS}) VALUES ({_PLACEHOLDERS})", chain
+            )
+            await tx.execute(
+                "UPDATE audit_chain_heads SET seq = ?, hash = ?, updated_at = ? WHERE tenant_id = ?",
+                seq, prev, chain[-1].time, tenant_id,
+            )
         return [r for r in sealed if r is not None]
 
     async def audit_page(
@@ -189,9 +198,17 @@ class AuditSqlMixin:
         )
         return [_record(r) for r in rows]
 
-    async def audit_heads(self) -> list[ChainHead]:
-        rows = await self.fetch(f"SELECT {_HEAD_COLUMNS} FROM audit_chain_heads ORDER BY tenant_id")
+    async def audit_heads(self, *, after: str = "", limit: int | None = None) -> list[ChainHead]:
+        page = "" if limit is None else f" LIMIT {int(limit)}"
+        rows = await self.fetch(
+            f"SELECT {_HEAD_COLUMNS} FROM audit_chain_heads WHERE tenant_id > ? ORDER BY tenant_id{page}", after)
         return [ChainHead(*r) for r in rows]
+
+    async def audit_prune_candidates(self, before: float) -> list[str]:
+        rows = await self.fetch(
+            "SELECT h.tenant_id FROM audit_chain_heads h JOIN audit_events e "
+            "ON e.tenant_id = h.tenant_id AND e.seq = h.anchor_seq + 1 WHERE e.time < ? ORDER BY h.tenant_id", before)
+        return [str(r[0]) for r in rows]
 
     async def audit_oldest(self, tenant_id: str) -> float | None:
         rows = await self.fetch("SELECT MIN(time) FROM audit_events WHERE tenant_id = ?", tenant_id)
@@ -224,12 +241,14 @@ class AuditSqlMixin:
         return len(expired)
 
     async def save_audit_checkpoints(self, checkpoints: Sequence[StoredCheckpoint]) -> None:
-        if checkpoints:
-            await self.executemany(
+        if not checkpoints:
+            return
+        async with self.transaction() as tx:  # one commit for the lot (SQLite: one fsync, not one per row)
+            await tx.executemany(
                 "INSERT INTO audit_checkpoints (tenant_id, seq, hash, time, signature) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "
                 "time = excluded.time, signature = excluded.signature",
-                [astuple(c) for c in checkpoints],
+                [(c.tenant_id, c.seq, c.hash, c.time, c.signature) for c in checkpoints],  # not astuple: it deep-copies
             )
 
     async def audit_checkpoints(self) -> list[StoredCheckpoint]:

@@ -18,10 +18,11 @@ from exporter.store.records import ApiKeyRecord
 from exporter.store.shared_sql import SharedStore
 from exporter.store.sla_sql import SlaStore
 from exporter.store.slo_sql import SloStore
+from exporter.store.tenants_sql import TenantStore
 
 
 class Store(AuditStore, AlertStore, IncidentStore, MonitoringStore, SlaStore, SloStore, FleetStore, SharedStore,
-            Protocol):
+            TenantStore, Protocol):
     backend: str
 
     async def open(self) -> None:
@@ -47,7 +48,14 @@ class Store(AuditStore, AlertStore, IncidentStore, MonitoringStore, SlaStore, Sl
         """Mark a key revoked (idempotent); None when no such key exists."""
         ...
 
-    async def active_api_keys(self) -> list[ApiKeyRecord]: ...
+    async def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key with this id, revoked or not."""
+        ...
+
+    async def api_keys_page(self, *, tenant_id: str | None, after: str | None, limit: int,
+                            include_revoked: bool) -> list[ApiKeyRecord]:
+        """Keys in id order after ``after``: one tenant's or (None) every tenant's."""
+        ...
 
     async def find_api_key(self, token_hash: str) -> ApiKeyRecord | None:
         """The active key with this token hash (an indexed lookup)."""
@@ -62,10 +70,12 @@ class Store(AuditStore, AlertStore, IncidentStore, MonitoringStore, SlaStore, Sl
         """Add ``{(month, tenant_id): delta}`` to the monthly counters, in one transaction."""
         ...
 
-    async def api_calls(self, month: str) -> dict[str, int]: ...
+    async def api_calls(self, month: str, *, after: str = "", limit: int | None = None) -> dict[str, int]:
+        """The month's counts per tenant (with ``limit``: the next ``limit`` tenants after ``after``, in order)."""
+        ...
 
-    async def reported_usage(self) -> dict[str, dict[str, float]]:
-        """The last reported value of each non-resetting usage field, per tenant."""
+    async def reported_usage(self, *, after: str = "", limit: int | None = None) -> dict[str, dict[str, float]]:
+        """The last reported value of each non-resetting usage field, per tenant (a page of tenants with ``limit``)."""
         ...
 
     async def set_reported_usage(self, tenant_id: str, values: Mapping[str, float], at: float) -> None: ...

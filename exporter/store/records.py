@@ -25,6 +25,32 @@ class ApiKeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class TenantRecord:
+    """A tenant provisioned over the API: ``spec`` is its definition as canonical JSON; a deleted
+    tenant is kept as a tombstone (``deleted_at``). ``revision`` is the store-wide order of changes."""
+
+    id: str
+    spec: str
+    disabled: bool
+    created_at: float
+    updated_at: float
+    revision: int
+    deleted_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """The first answer to a create sent with ``Idempotency-Key``, kept to answer a retry the same way."""
+
+    scope: str  # whose key it is (the API key that sent it): keys of different callers never collide
+    key: str
+    fingerprint: str  # of the request (method, path, body): the same key with another body is refused
+    status: int
+    body: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class AckRecord:
     id: str
     alert_id: str

@@ -22,12 +22,13 @@ from exporter.store.records import ApiKeyRecord
 from exporter.store.shared_sql import SharedSqlMixin
 from exporter.store.sla_sql import SlaSqlMixin
 from exporter.store.slo_sql import SloSqlMixin
+from exporter.store.tenants_sql import TenantsSqlMixin
 
 _KEY_COLUMNS = "id, tenant_id, role, name, token_hash, token_hint, created_at, last_used_at, revoked_at"
 
 
 class SqlStore(AuditSqlMixin, AlertsSqlMixin, IncidentSqlMixin, MonitoringSqlMixin, SlaSqlMixin, SloSqlMixin,
-               FleetSqlMixin, SharedSqlMixin):
+               FleetSqlMixin, SharedSqlMixin, TenantsSqlMixin):
     backend: str = "sql"
 
     # --- primitives, supplied by each backend -------------------------------------------
@@ -97,8 +98,20 @@ class SqlStore(AuditSqlMixin, AlertsSqlMixin, IncidentSqlMixin, MonitoringSqlMix
             rows = await tx.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", key_id)
         return ApiKeyRecord(*rows[0]) if rows else None
 
-    async def active_api_keys(self) -> list[ApiKeyRecord]:
-        rows = await self.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL")
+    async def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        rows = await self.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", key_id)
+        return ApiKeyRecord(*rows[0]) if rows else None
+
+    async def api_keys_page(self, *, tenant_id: str | None, after: str | None, limit: int,
+                            include_revoked: bool) -> list[ApiKeyRecord]:
+        clauses, args = ["id > ?"], [after or ""]
+        if tenant_id is not None:
+            clauses.append("tenant_id = ?")
+            args.append(tenant_id)
+        if not include_revoked:
+            clauses.append("revoked_at IS NULL")
+        rows = await self.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE {' AND '.join(clauses)} "
+                                "ORDER BY id LIMIT ?", *args, limit)
         return [ApiKeyRecord(*row) for row in rows]
 
     async def find_api_key(self, token_hash: str) -> ApiKeyRecord | None:
@@ -125,13 +138,19 @@ class SqlStore(AuditSqlMixin, AlertsSqlMixin, IncidentSqlMixin, MonitoringSqlMix
                 [(tenant_id, month, delta) for (month, tenant_id), delta in sorted(deltas.items())],
             )
 
-    async def api_calls(self, month: str) -> dict[str, int]:
-        rows = await self.fetch("SELECT tenant_id, api_calls FROM usage_monthly WHERE month = ?", month)
+    async def api_calls(self, month: str, *, after: str = "", limit: int | None = None) -> dict[str, int]:
+        page = "" if limit is None else f" ORDER BY tenant_id LIMIT {int(limit)}"
+        rows = await self.fetch(
+            f"SELECT tenant_id, api_calls FROM usage_monthly WHERE month = ? AND tenant_id > ?{page}", month, after)
         return {row[0]: int(row[1]) for row in rows}
 
-    async def reported_usage(self) -> dict[str, dict[str, float]]:
+    async def reported_usage(self, *, after: str = "", limit: int | None = None) -> dict[str, dict[str, float]]:
+        tenants = "tenant_id > ?" if limit is None else (
+            f"tenant_id IN (SELECT DISTINCT tenant_id FROM usage_reported WHERE tenant_id > ? "
+            f"ORDER BY tenant_id LIMIT {int(limit)})")
         out: dict[str, dict[str, float]] = {}
-        for tenant_id, field, value in await self.fetch("SELECT tenant_id, field, value FROM usage_reported"):
+        for tenant_id, field, value in await self.fetch(
+                f"SELECT tenant_id, field, value FROM usage_reported WHERE {tenants} ORDER BY tenant_id", after):
             out.setdefault(tenant_id, {})[field] = float(value)
         return out
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from exporter.tenancy.spec import TenantSpec
 
 Enforcement = Literal["hard", "soft"]
 
@@ -80,6 +83,7 @@ class Region:
 
 
 Reason = Literal["STATIC", "TARGETING_MATCH", "ERROR"]
+TenantSource = Literal["tenants.yml", "environment", "api"]
 Source = Literal["plan", "tenant_override", "none"]
 
 
@@ -111,6 +115,11 @@ class Tenant:
     rate_limit: RateLimit
     decisions: Mapping[str, FeatureDecision]
     enabled_features: tuple[str, ...]
+    source: TenantSource = "tenants.yml"
+    version: str = ""  # changes whenever what this tenant's answers show changes (cache keys, config_version)
+    disabled: bool = False  # kept in the catalog; its keys are refused (403 tenant-disabled)
+    spec: TenantSpec | None = None  # as written (tenants.yml or the API), to rebuild it against new plans
+    revision: int = 0  # the store's revision of an API tenant (0 for tenants.yml)
 
     def feature(self, name: str) -> FeatureDecision:
         found = self.decisions.get(name)
@@ -123,12 +132,15 @@ class Tenant:
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
+    """Plans, regions and tenants. ``tenants`` also holds the tenants provisioned over the API: the
+    tenant directory (``directory.py``) updates that mapping in place as they change."""
+
     version: str
     features: Mapping[str, str]
     compliance_names: Mapping[str, str]
     plans: Mapping[str, Plan]
     regions: Mapping[str, Region]
-    tenants: Mapping[str, Tenant]
+    tenants: dict[str, Tenant]  # changed in place by the tenant directory, never replaced
     files: tuple[str, ...] = field(default=())
 
 

@@ -12,17 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from exporter.core.clock import Clock, Month, MonthCursor
 from exporter.core.errors import StoreError
+from exporter.core.pacing import Pacer
 from exporter.store import Store
 from exporter.tenancy.catalog import API_CALLS, Limit, Tenant
 
 log = logging.getLogger(__name__)
 
 WARNING_RATIO = 0.8
+PAGE = 2000  # tenants read per query
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,20 +80,51 @@ class UsageTracker:
         self._flushing: Counter[tuple[str, str]] = Counter()
         self._reported: dict[str, dict[str, float]] = {}
         self._flush_lock = asyncio.Lock()
+        self._changed: set[str] = set()  # tenants whose figures changed since ``take_changed()``
 
     async def load(self) -> None:
         """Read this month's totals and the reported usage from the store."""
         self._month = self.month().key
-        self._totals = await self._store.api_calls(self._month)
-        self._reported = await self._store.reported_usage()
+        await self._read(self._month)
+        self._changed.clear()  # what was read at start is not a change (the series are all rendered after)
+
+    async def _read(self, month: str) -> None:
+        """Bring the month's counts and the reported usage up to date from the store (other replicas' flushes
+        and reports included), a page of tenants at a time, changing the dicts in place: building 100,000
+        entries anew (and freeing the old ones) at every flush held the loop for ~40 ms."""
+        pacer = Pacer()
+        totals = self._totals if month == self._month else {}  # a month that just ended: nothing to keep
+        await self._merge(lambda after: self._store.api_calls(month, after=after, limit=PAGE), totals, pacer)
+        await self._merge(lambda after: self._store.reported_usage(after=after, limit=PAGE), self._reported, pacer)
+
+    async def _merge(self, fetch: Callable[[str], Awaitable[dict[str, V]]], into: dict[str, V],
+                     pacer: Pacer) -> None:
+        after = ""
+        while True:
+            page = await fetch(after)
+            for tenant_id, value in page.items():
+                if into.get(tenant_id) != value:
+                    into[tenant_id] = value
+                    self._changed.add(tenant_id)
+            if len(page) < PAGE:
+                return
+            after = next(reversed(page))
+            if pacer.due():
+                await pacer.pause()
 
     def month(self, now: float | None = None) -> Month:
         """The current calendar month (UTC); when a new one starts, the monthly counts start at 0."""
         month = self._cursor.at(self._clock.now() if now is None else now)
         if month.key != self._month:
             self._month = month.key
+            self._changed.update(self._totals)
             self._totals = {}
         return month
+
+    def take_changed(self) -> set[str]:
+        """The tenants whose figures changed since the last call (counted, flushed, reported)."""
+        changed, self._changed = self._changed, set()
+        return changed
 
     def _roll(self) -> str:
         return self.month().key
@@ -123,6 +158,7 @@ class UsageTracker:
         """Store reported usage (write-through: the caller's answer waits for the commit)."""
         await self._store.set_reported_usage(tenant_id, values, self._clock.now())
         self._reported.setdefault(tenant_id, {}).update(values)
+        self._changed.add(tenant_id)
 
     async def flush(self) -> None:
         """Add pending counts to the store, then refresh totals (which include other replicas').
@@ -131,6 +167,7 @@ class UsageTracker:
         """
         async with self._flush_lock:
             self._flushing, self._pending = self._pending, Counter()
+            self._changed.update(tenant_id for _, tenant_id in self._flushing)
             if self._flushing:
                 try:
                     await self._store.add_api_calls(dict(self._flushing))
@@ -143,10 +180,4 @@ class UsageTracker:
                     if counted_in == month:
                         self._totals[tenant_id] = self._totals.get(tenant_id, 0) + delta
                 self._flushing = Counter()
-            month = self._roll()
-            totals = await self._store.api_calls(month)
-            self._reported = await self._store.reported_usage()
-            if month == self._month:
-                self._totals = totals
-
-
+            await self._read(self._roll())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -85,6 +86,7 @@ async def eventually(check: Callable[[], Any], what: str = "the condition", *, d
         raise AssertionError(f"{what}: never happened (last: {last!r})") from None
 
 
-def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``tenant-exporter *args``; ``env`` adds to this process's environment."""
     return subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True, cwd=cwd,
-                          check=False)
+                          check=False, env={**os.environ, **env} if env else None)

@@ -8,7 +8,7 @@ Viewers and services get 403.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Container
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -17,7 +17,6 @@ from exporter.audit import chain as audit_chain
 from exporter.audit import export as audit_export
 from exporter.audit import query as audit_query
 from exporter.audit.events import PLATFORM
-from exporter.config import ConfigHolder
 from exporter.core.clock import Clock
 from exporter.core.errors import StoreError
 from exporter.core.pacing import Pacer
@@ -73,10 +72,11 @@ async def _reporting_failure(chunks: AsyncIterator[bytes]) -> AsyncIterator[byte
 
 
 class AuditApi:
-    def __init__(self, store: Store, config: ConfigHolder, clock: Clock, auditing: Auditing,
+    def __init__(self, store: Store, tenants: Container[str], clock: Clock, auditing: Auditing,
                  checkpoint_key: bytes | None) -> None:
+        """``tenants``: the tenants whose logs may be named (deleted ones included: their chains are kept)."""
         self._store = store
-        self._config = config
+        self._known = tenants
         self._clock = clock
         self._auditing = auditing
         self._checkpoint_key = checkpoint_key
@@ -92,7 +92,7 @@ class AuditApi:
         return audit_query.scope(
             request[PRINCIPAL], request.query.get("tenant"), request.headers.get("X-Tenant-ID"),
             plan_has_audit_log=request[TENANT].feature(audit_query.AUDIT_LOG_FEATURE).enabled,
-            known=self._config.current.catalog.tenants,
+            known=self._known,
         )
 
     async def _page(self, request: web.Request) -> web.Response:

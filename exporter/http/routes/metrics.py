@@ -1,5 +1,7 @@
-"""``GET /metrics``: the Prometheus exposition, rendered by ``telemetry/exposition.py`` (cooperatively,
-one rendering per format at a time), behind ``METRICS_TOKEN`` when it is set.
+"""``GET /metrics`` (and, with ``TENANT_METRICS_PATH``, the per-tenant families on their own path): the
+Prometheus exposition, rendered by ``telemetry/exposition.py`` (cooperatively, one rendering per format at
+a time), behind ``METRICS_TOKEN`` when it is set. A large answer (100,000 tenants: ~60 MB) is written in
+pieces as the client reads it, never copied into one buffer.
 
 The refusal is answered here, not raised: on ``METRICS_PORT`` the handler runs on a listener of its own,
 outside the request pipeline that turns raised problems into answers.
@@ -7,37 +9,74 @@ outside the request pipeline that turns raised problems into answers.
 
 from __future__ import annotations
 
+from typing import Final
+
 from aiohttp import web
 
 from exporter.auth.tokens import same_secret
 from exporter.core.errors import Unauthorized
 from exporter.http.openapi import operation
-from exporter.http.problems import problem_response
-from exporter.telemetry.exposition import MetricsRenderer, gzip_accepted
+from exporter.http.problems import REQUEST_ID, problem_response
+from exporter.telemetry.exposition import MetricsRenderer, Rendered, View, gzip_accepted
+
+ONE_BUFFER: Final = 4 * 1024 * 1024  # answers up to this size are joined and sent at once
+WRITE: Final = 1024 * 1024  # larger ones are written in pieces of about this size
 
 
 class MetricsApi:
-    def __init__(self, renderer: MetricsRenderer, token: str | None) -> None:
+    def __init__(self, renderer: MetricsRenderer, token: str | None, views: tuple[View, ...]) -> None:
         self._renderer = renderer
         self._expected = f"Bearer {token}" if token else None
+        self._views = {view.path: view for view in views}
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/metrics", self.handle_metrics)]
+        main, *tenants = self._views
+        return [web.get(main, self.handle_metrics), *(web.get(path, self.handle_tenant_metrics) for path in tenants)]
 
     @operation(content_type="text/plain; version=0.0.4", query={"name[]": "only these metric names (repeatable)"},
                headers={"Accept": "application/openmetrics-text; version=1.0.0 for OpenMetrics",
                         "Accept-Encoding": "gzip for a compressed answer"}, tags=("metrics",))
-    async def handle_metrics(self, request: web.Request) -> web.Response:
+    async def handle_metrics(self, request: web.Request) -> web.StreamResponse:
         """Prometheus exposition (text 0.0.4, text 1.0.0 or OpenMetrics by ``Accept``; gzip; ``name[]``)."""
+        return await self._answer(request, next(iter(self._views.values())))
+
+    @operation(content_type="text/plain; version=0.0.4", query={"name[]": "only these metric names (repeatable)"},
+               headers={"Accept": "application/openmetrics-text; version=1.0.0 for OpenMetrics",
+                        "Accept-Encoding": "gzip for a compressed answer"}, tags=("metrics",))
+    async def handle_tenant_metrics(self, request: web.Request) -> web.StreamResponse:
+        """The per-tenant families (``TENANT_METRICS``), apart from /metrics, for a slower scrape."""
+        return await self._answer(request, list(self._views.values())[1])
+
+    async def _answer(self, request: web.Request, view: View) -> web.StreamResponse:
         expected = self._expected
         if expected is not None and not same_secret(request.headers.get("Authorization", ""), expected):
-            e = Unauthorized("this /metrics needs `Authorization: Bearer <METRICS_TOKEN>`",
+            e = Unauthorized(f"{request.path} needs `Authorization: Bearer <METRICS_TOKEN>`",
                              headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
             return problem_response(request, e.status, e.slug, e.title, e.detail, e.headers, e.extra)
         names = tuple(sorted(set(request.query.getall("name[]", []))))
         compress = gzip_accepted(request.headers.get("Accept-Encoding", ""))
-        body, content_type = await self._renderer.render(request.headers.get("Accept", ""), names, compress)
-        response = web.Response(body=body, headers={"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"})
+        rendered = await self._renderer.render(view, request.headers.get("Accept", ""), names, compress)
+        headers = {"Content-Type": rendered.content_type, "Vary": "Accept, Accept-Encoding"}
         if compress:
-            response.headers["Content-Encoding"] = "gzip"
-        return response
+            headers["Content-Encoding"] = "gzip"
+        if rendered.length <= ONE_BUFFER:
+            return web.Response(body=b"".join(rendered.parts), headers=headers)
+        return await _stream(request, rendered, headers)
+
+
+async def _stream(request: web.Request, rendered: Rendered, headers: dict[str, str]) -> web.StreamResponse:
+    response = web.StreamResponse(headers={**headers, "X-Request-ID": request.get(REQUEST_ID, "")})
+    response.content_length = rendered.length
+    await response.prepare(request)
+    batch: list[bytes] = []
+    size = 0
+    for part in rendered.parts:
+        batch.append(part)
+        size += len(part)
+        if size >= WRITE:
+            await response.write(b"".join(batch))
+            batch, size = [], 0
+    if batch:
+        await response.write(b"".join(batch))
+    await response.write_eof()
+    return response

@@ -12,7 +12,6 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from exporter.config import ConfigHolder
 from exporter.http.caller import TENANT, requires
 from exporter.http.json import json_response, read_json
 from exporter.http.openapi import operation
@@ -68,8 +67,7 @@ async def _context(request: web.Request) -> None:
 
 
 class OfrepApi:
-    def __init__(self, config: ConfigHolder, poll_interval: float) -> None:
-        self._config = config
+    def __init__(self, poll_interval: float) -> None:
         self._poll_ms = int(poll_interval * 1000)
 
     def routes(self) -> list[web.RouteDef]:
@@ -87,8 +85,7 @@ class OfrepApi:
         if not decision.known:
             failure = EvaluationFailure(decision.feature, "FLAG_NOT_FOUND", decision.explanation)
             return json_response(failure, status=404)
-        version = self._config.current.catalog.version
-        return json_response(_success(tenant, decision, version))
+        return json_response(_success(tenant, decision, tenant.version))
 
     @requires()
     @operation(BulkEvaluation, tags=("ofrep",), alternatives={304: None},
@@ -97,7 +94,7 @@ class OfrepApi:
         """Evaluate every flag at once; ``If-None-Match`` with the last ``ETag`` answers 304."""
         await _context(request)
         tenant = request[TENANT]
-        version = self._config.current.catalog.version
+        version = tenant.version
         etag = f'"{version}-{tenant.id}"'
         if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
             return web.Response(status=304, headers={"ETag": etag})

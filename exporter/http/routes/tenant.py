@@ -65,8 +65,9 @@ class TenantApi:
                 web.get("/api/tenant/region/{feature_path:(?s:.*)}", self.get_regional_endpoint)]
 
     def _cached(self, request: web.Request, what: str, build: Callable[[], object]) -> web.Response:
-        """An answer that depends only on the tenant and the catalog: encoded once per catalog version."""
-        key = (what, self._config.current.catalog.version, request[TENANT].id)
+        """An answer that depends only on the tenant and the catalog: encoded once per version of the tenant."""
+        tenant = request[TENANT]
+        key = (what, tenant.version, tenant.id)
         return self._bodies.response(key, build)
 
 
@@ -80,7 +81,7 @@ class TenantApi:
             features=list(tenant.enabled_features), limits=_limits(tenant),
             compliance_standards=list(tenant.plan.compliance_standards), domain=tenant.domain,
             api_base_url=tenant.region.api_base_url, data_residency=_region(tenant.region),
-            config_version=self._config.current.catalog.version,
+            config_version=tenant.version,
         ))
 
     @requires()
