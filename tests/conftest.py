@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from exporter.app.composition import create_app
 from exporter.settings import Settings
 from exporter.store import Store, open_store
+from tests.support.chromium import Chromium
 from tests.support.helpers import TWO_TENANTS, FakeClock, make_config_dir
 from tests.support.pg_instance import PgInstance
 from tests.support.redis_server import SHARED_URL, RedisServer, RedisTarget, answers, unique_prefix
@@ -181,3 +182,11 @@ async def make_service(
 @pytest.fixture
 async def service(make_service: ServiceFactory) -> Service:
     return await make_service()
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[Chromium]:
+    """Headless Chromium (Debian's), driven over the DevTools protocol; stopped after the test."""
+    browser = Chromium(tmp_path).start()
+    yield browser
+    browser.stop()

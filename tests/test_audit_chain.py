@@ -62,15 +62,16 @@ TAMPERING = {  # statements, the seq verify must name, why, the original seq of 
 }
 
 
+@pytest.mark.parametrize("batch", [1000, 2], ids=["read at once", "two rows a read, the next read while one is hashed"])
 @pytest.mark.parametrize("case", list(TAMPERING), ids=list(TAMPERING))
-async def test_tampering_is_detected_and_the_first_broken_row_named(store: Store, case: str) -> None:
+async def test_tampering_is_detected_and_the_first_broken_row_named(store: Store, case: str, batch: int) -> None:
     """Editing, deleting or swapping rows makes verify fail at the first broken row, with why."""
     await fill(store, 6)
     ids = {seq: await row_id(store, seq) for seq in range(1, 7)}
     statements, seq, reason, original = TAMPERING[case]
     for statement in statements:
         await store.execute(statement)
-    broken = (await verify_chain(store, "acme")).broken
+    broken = (await verify_chain(store, "acme", batch=batch)).broken
     assert broken is not None
     assert (seq, ids.get(original, "")) == (broken.seq, broken.id)
     assert reason in broken.reason

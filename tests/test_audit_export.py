@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 import re
 
 from exporter.audit.events import Actor, Outcome, RequestContext, Target
-from exporter.audit.export import EXPORT_BATCH, defang
+from exporter.audit.export import EXPORT_BATCH, defanged, fast_isoformat
+from exporter.core.clock import isoformat
 from tests.support.audit_helpers import get_json, search, usage_draft, write
 from tests.support.service import Service, ServiceFactory
 
@@ -39,7 +41,7 @@ async def test_csv_export_defuses_formulas_and_names_a_file(service: Service) ->
 def test_defang_covers_every_formula_prefix() -> None:
     """= + - @ tab and CR are defused; ordinary text is left alone."""
     cells = ["=1+1", "+1", "-1", "@A1", "\tx", "\rx", "plain", "{\"a\":1}", ""]
-    assert ["'=1+1", "'+1", "'-1", "'@A1", "'\tx", "'\rx", "plain", "{\"a\":1}", ""] == [defang(c) for c in cells]
+    assert ["'=1+1", "'+1", "'-1", "'@A1", "'\tx", "'\rx", "plain", "{\"a\":1}", ""] == defanged(cells)
 
 
 async def test_jsonl_export_streams_every_match_in_the_api_shape(service: Service) -> None:
@@ -89,3 +91,12 @@ def test_export_filename_is_safe_for_a_header() -> None:
 
     name = filename(("evil\x1f\"\r\nX-Injected: 1",), "csv", 1_795_000_000.0)
     assert re.fullmatch(r"audit-[A-Za-z0-9._-]+-\d{8}T\d{6}Z\.csv", name), name
+
+
+def test_export_times_read_exactly_as_the_api_writes_them() -> None:
+    """The export's fast time formatting writes, for any time, the very text the API's ``isoformat`` does,
+    including the rounding at a millisecond's and a day's edge."""
+    rng = random.Random(17)
+    times = [rng.uniform(0, 4e9) for _ in range(20_000)] + [round(rng.uniform(1.7e9, 1.8e9), 6) for _ in range(20_000)]
+    times += [0.0, 1.9999995, 86_399.9999996, 1_795_000_000.0005, 1_795_000_000.9994999, 1_795_000_000.9995]
+    assert [isoformat(t) for t in times] == [fast_isoformat(t) for t in times]

@@ -1,31 +1,28 @@
 """The status page in real headless Chromium (Debian's ``chromium``), driven over the DevTools protocol.
 
 It renders every service of ``/api/monitoring/status`` with no console error, fits a phone, draws the
-contract's 90-day history as coloured SVG bars, shows an outage of a failing self-probe, and an incident
-while it lasts (with the scheduled maintenance) and after it; the screenshots are written to
+contract's 90-day history as coloured SVG bars and shows an outage of a failing self-probe (an incident
+while it lasts and after it: test_status_incident_chromium.py); the screenshots are written to
 ``tests/artifacts/`` (and checked pixel by pixel where colour is the point).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from exporter.http.routes import status as status_api
-from tests.support.chromium import Chromium, Page
-from tests.support.helpers import ROOT, make_config_dir
+from tests.support.chromium import Chromium
+from tests.support.helpers import make_config_dir
 from tests.support.png import decode
-from tests.support.service_process import ServiceProcess, free_port, keep_sending
+from tests.support.service_process import ServiceProcess, free_port
+from tests.support.status_page import ARTIFACTS, accessible_images, bar_colours, colour_at, fetch_status, render
 
-ARTIFACTS = ROOT / "tests" / "artifacts"
 STATUS_TEXT = {"operational": "Operational", "degraded_performance": "Degraded performance",
                "partial_outage": "Partial outage", "major_outage": "Major outage"}
 BANNER = {"none": (0x2E, 0x7D, 0x32), "critical": (0xB7, 0x1C, 0x1C)}
@@ -41,37 +38,6 @@ rules:
      summary: Low uptime, description: Fewer than 99% of the API probes succeed.}
 """
 
-RENDERED = """(() => ({
-  title: document.title,
-  overall: document.getElementById("overall-text").textContent,
-  indicator: document.getElementById("overall").dataset.indicator,
-  updated: document.getElementById("updated-at").getAttribute("datetime"),
-  components: [...document.querySelectorAll("#components > li")].map((c) => {
-    const chart = c.querySelector("svg.bars");
-    return {
-      id: c.dataset.component,
-      name: c.querySelector("h3").textContent,
-      status: c.querySelector(".component-status").textContent,
-      role: chart.getAttribute("role"),
-      label: document.getElementById(chart.getAttribute("aria-labelledby")).textContent,
-      bars: [...chart.querySelectorAll("rect")].map((r) => r.getAttribute("class")),
-      first: chart.querySelector("rect title").textContent,
-      month: c.querySelector(".uptime-figures").textContent,
-    };
-  }),
-  incidents: [...document.querySelectorAll("#incidents article h3")].map((h) => h.textContent),
-  empty: document.querySelector("#incidents .no-incidents")?.textContent ?? null,
-  overflows: document.documentElement.scrollWidth > window.innerWidth,
-}))()"""
-
-
-@pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[Chromium]:
-    browser = Chromium(tmp_path).start()
-    yield browser
-    browser.stop()
-
-
 def start_service(tmp_path: Path, probe_path: str | None = None) -> ServiceProcess:
     """The real service; its self-probe GETs ``probe_path`` on its own listener when given."""
     make_config_dir(tmp_path / "config", **{"monitoring.yml": MONITORING})
@@ -80,41 +46,6 @@ def start_service(tmp_path: Path, probe_path: str | None = None) -> ServiceProce
     if probe_path is not None:
         service.env["PROBE_API_URL"] = service.url + probe_path
     return service.start()
-
-
-async def fetch_status(url: str, until: Callable[[dict[str, Any]], bool], deadline: float = 30.0) -> dict[str, Any]:
-    """GET /api/monitoring/status until ``until`` holds for the answer."""
-    async with aiohttp.ClientSession() as http, asyncio.timeout(deadline):
-        while True:
-            async with http.get(f"{url}/api/monitoring/status") as r:
-                summary: dict[str, Any] = await r.json()
-            if until(summary):
-                return summary
-            await asyncio.sleep(0.2)
-
-
-async def render(page: Page, url: str, **viewport: Any) -> dict[str, Any]:
-    await page.open(f"{url}/status", **viewport)
-    await page.wait_until("document.body.dataset.state === 'ready'")
-    return dict(await page.evaluate(RENDERED))
-
-
-async def accessible_images(page: Page) -> list[str]:
-    """The names assistive technology gets for the page's images (Chromium's accessibility tree)."""
-    tree = await page.send("Accessibility.getFullAXTree")
-    return [node.get("name", {}).get("value", "") for node in tree["nodes"]
-            if not node.get("ignored") and node.get("role", {}).get("value") in ("image", "img")]
-
-
-def colour_at(png: bytes, x: int, y: int) -> tuple[int, int, int]:
-    return decode(png).pixel(x, y)
-
-
-async def bar_colours(page: Page, selector: str, indexes: list[int]) -> list[tuple[int, int, int]]:
-    """The colour in the middle of each of these bars, read from a screenshot of the chart."""
-    png = decode(await page.screenshot(selector=selector))
-    step = png.width / 90
-    return [png.pixel(int(i * step + step * 3 / 8), png.height // 2) for i in indexes]
 
 
 async def test_the_status_page_shows_every_service_with_no_console_error(
@@ -246,88 +177,4 @@ async def test_the_page_draws_the_contracts_history_incidents_and_order(
     assert "This month: 98.61%SLA target: 99.9%" == api["month"]
     assert api["label"].startswith("90-day uptime: 60 of 90 days with data, 2 below the 99.9% target; lowest 90%")
     assert [api["label"], database["label"]] == images  # each chart's text alternative, as a screen reader gets it
-    assert [] == errors
-
-
-INCIDENT_MONITORING = """version: 1
-evaluation_interval: 1s
-window: 10s
-probes: {interval: 1s, timeout: 1s}
-rules:
-  - {name: ErrorRateHigh, signal: error_rate, operator: ">", threshold: 5%, for: 2s, severity: error,
-     summary: High error rate}
-"""
-SECTIONS = """(() => {
-  const items = (id) => [...document.querySelectorAll(`#${id} article`)].map((a) => ({
-    name: a.querySelector("h3").textContent, status: a.dataset.status,
-    updates: [...a.querySelectorAll(".updates li")].map((li) => li.textContent),
-  }));
-  const empty = (id) => document.querySelector(`#${id} .no-incidents`)?.textContent ?? null;
-  return {
-    overall: document.getElementById("overall-text").textContent,
-    indicator: document.getElementById("overall").dataset.indicator,
-    api: document.querySelector('[data-component="api"] .component-status').textContent,
-    current: items("incidents"), currentEmpty: empty("incidents"),
-    past: items("past-incidents"), pastEmpty: empty("past-incidents"),
-    maintenance: items("maintenance"),
-  };
-})()"""
-
-
-async def test_an_incident_on_the_page_while_it_lasts_and_after_it(tmp_path: Path, chromium: Chromium) -> None:
-    """500s fire ErrorRateHigh: the page shows a partial outage with the incident, identified with the operator's
-    public message, and the scheduled maintenance; once the errors stop the banner is green, no incident is
-    current, and the incident is listed as past, resolved. The banner, the API's status and the incidents agree
-    in both screenshots, with no console error."""
-    make_config_dir(tmp_path / "config", **{"monitoring.yml": INCIDENT_MONITORING})
-    service = ServiceProcess(tmp_path, {"DATABASE_URL": f"sqlite:///{tmp_path}/incident.db",
-                                        "ENABLE_TEST_ROUTES": "true"})
-    key = service.cli("keys", "create", "--tenant", "default-tenant", "--role", "operator").stdout.strip()
-    operator = {"Authorization": f"Bearer {key}"}
-    service.start()
-    try:
-        async with aiohttp.ClientSession(service.url) as http:
-            now = datetime.now(UTC)
-            window = {"name": "Database upgrade", "services": ["database"], "description": "A new version.",
-                      "start": (now + timedelta(days=2)).isoformat(),
-                      "end": (now + timedelta(days=2, hours=1)).isoformat()}
-            async with http.post("/api/monitoring/maintenance", json=window, headers=operator) as r:
-                assert 201 == r.status, await r.text()
-            sender = asyncio.create_task(keep_sending(http, "/-/test/status/500", 0.05))
-            try:
-                summary = await fetch_status(service.url, lambda s: any(i["status"] != "resolved"
-                                                                        for i in s["incidents"]))
-                async with http.get("/api/monitoring/alerts", headers=operator) as r:
-                    alert = (await r.json())["alerts"][0]
-                async with http.post(f"/api/monitoring/alerts/acknowledge/{alert['id']}", headers=operator,
-                                     json={"comment": "private", "public_message": "Rolling back the release."}) as r:
-                    assert 200 == r.status
-                await fetch_status(service.url, lambda s: s["incidents"][0]["status"] == "identified")
-                async with chromium.page() as page:
-                    await render(page, service.url)
-                    during = await page.evaluate(SECTIONS)
-                    await page.screenshot(ARTIFACTS / "status-incident.png", full_page=True)
-                    errors = page.console_errors()
-            finally:
-                sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
-            await fetch_status(service.url, lambda s: s["incidents"] and s["incidents"][0]["status"] == "resolved")
-            async with chromium.page() as page:
-                await render(page, service.url)
-                after = await page.evaluate(SECTIONS)
-                await page.screenshot(ARTIFACTS / "status-after-incident.png", full_page=True)
-                errors += page.console_errors()
-    finally:
-        service.stop()
-    name = summary["incidents"][0]["name"]
-    assert ("Partial System Outage", "major", "Partial outage", [(name, "identified")],
-            "No incidents in the last 90 days.", [("Database upgrade", "scheduled")]) == (
-        during["overall"], during["indicator"], during["api"], [(i["name"], i["status"]) for i in during["current"]],
-        during["pastEmpty"], [(m["name"], m["status"]) for m in during["maintenance"]])
-    assert any("Rolling back the release." in u for u in during["current"][0]["updates"])
-    assert not any("private" in u for u in during["current"][0]["updates"])
-    assert ("All Systems Operational", "none", "Operational", "No incidents right now.", [(name, "resolved")]) == (
-        after["overall"], after["indicator"], after["api"], after["currentEmpty"],
-        [(i["name"], i["status"]) for i in after["past"]])
     assert [] == errors

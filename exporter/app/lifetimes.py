@@ -44,15 +44,24 @@ async def running(*jobs: tuple[str, Coroutine[Any, Any, Any]]) -> AsyncIterator[
 
 @asynccontextmanager
 async def store(s: Services) -> AsyncIterator[None]:
-    """Connect and migrate the store (unless the caller passed one it opened); close it last."""
+    """Connect and migrate the store (unless the caller passed one it opened); close it last. The slow
+    part of a migration (indexes built without blocking writes) goes on in the background."""
     if s.store_injected:
         yield
         return
     await start_store(s.store)
     try:
-        yield
+        async with running(("store-online-migration", _migrate_online(s))):
+            yield
     finally:
         await s.store.close()
+
+
+async def _migrate_online(s: Services) -> None:
+    try:
+        await s.store.migrate_online()
+    except StoreError as e:  # searches work without the indexes meanwhile; the next start tries again
+        log.warning("building indexes in the background failed (retried at the next start): %s", e)
 
 
 @asynccontextmanager

@@ -24,11 +24,13 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from exporter.core.errors import StoreError
 from exporter.core.pacing import Pacer
 from exporter.store import AuditRecord, Store, StoredCheckpoint
 from exporter.store.records import GENESIS_HASH
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CHAIN_FORMAT = "tenant-exporter/audit-chain/1"
 VERIFY_BATCH = 1000
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))  # json.dumps(...), built once
 
 
 def canonical(record: AuditRecord, seq: int, prev_hash: str) -> bytes:
@@ -47,13 +50,17 @@ def canonical(record: AuditRecord, seq: int, prev_hash: str) -> bytes:
         r.actor_type, r.actor_id, r.actor_name, r.actor_role, r.target_type, r.target_id, r.target_name,
         r.outcome, r.reason, r.request_id, r.source_ip, r.user_agent, r.details, prev_hash,
     ]
-    return json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return _CANONICAL_JSON.encode(fields).encode("ascii")
+
+
+def digest(record: AuditRecord, seq: int, prev_hash: str) -> str:
+    """The hash of ``record`` at ``seq`` after ``prev_hash`` (hex SHA-256 of its canonical form)."""
+    return hashlib.sha256(canonical(record, seq, prev_hash)).hexdigest()
 
 
 def seal(record: AuditRecord, seq: int, prev_hash: str) -> AuditRecord:
     """``record`` placed at ``seq`` after ``prev_hash``, with its hash."""
-    digest = hashlib.sha256(canonical(record, seq, prev_hash)).hexdigest()
-    return record._replace(seq=seq, prev_hash=prev_hash, hash=digest)
+    return record._replace(seq=seq, prev_hash=prev_hash, hash=digest(record, seq, prev_hash))
 
 
 # --- signatures ------------------------------------------------------------------------------
@@ -137,7 +144,7 @@ class Verification:
 
 async def verify_chain(
     store: Store, tenant_id: str, *, key: bytes | None = None, checkpoint: StoredCheckpoint | None = None,
-    batch: int = VERIFY_BATCH, pacer: Pacer | None = None,
+    batch: int = VERIFY_BATCH, pacer: Pacer | None = None, progress: Callable[[int], None] | None = None,
 ) -> Verification:
     """Walk a tenant's chain from its anchor to the head read at the start; report the first break.
 
@@ -145,6 +152,7 @@ async def verify_chain(
     the chain must still hold the checkpoint's record unchanged (a cut or rewritten tail fails).
     ``pacer`` (a new one by default) sets how often the walk gives the loop back, and whether it
     stops early (``Pacer(abandoned=...)``: the walk is logged and ``CancelledError`` raised).
+    ``progress`` is told the number of rows checked after each batch.
     """
     heads = {h.tenant_id: h for h in await store.audit_heads()}
     head = heads.get(tenant_id)
@@ -168,9 +176,16 @@ async def verify_chain(
                                                         "start of the chain were removed outside retention"))
     expected, prev, last_id, checked = head.anchor_seq + 1, head.anchor_hash, "", 0
     pacer = pacer or Pacer()  # a batch takes ~30 ms to hash: the service's requests go on in between
+
+    def fetch(after_seq: int) -> asyncio.Future[list[AuditRecord]]:
+        return asyncio.ensure_future(store.audit_chain(tenant_id, after_seq=after_seq, upto_seq=head.seq, limit=batch))
+
+    pending: asyncio.Future[list[AuditRecord]] | None = fetch(expected - 1)
     try:
-        while True:
-            rows = await store.audit_chain(tenant_id, after_seq=expected - 1, upto_seq=head.seq, limit=batch)
+        while pending is not None:
+            rows = await pending
+            # the next batch is read while this one is hashed
+            pending = fetch(rows[-1].seq) if len(rows) == batch else None
             for r in rows:
                 broken = _check(r, expected, prev, checkpoint)
                 if broken is not None:
@@ -178,12 +193,17 @@ async def verify_chain(
                 expected, prev, last_id, checked = expected + 1, r.hash, r.id, checked + 1
                 if pacer.due():
                     await pacer.pause()
-            if len(rows) < batch:
-                break
+            if progress is not None:
+                progress(checked)
     except asyncio.CancelledError as e:
         log.info("audit verify of tenant %s stopped after %d of %d rows: %s", tenant_id, checked,
                  head.seq - head.anchor_seq, e.args[0] if e.args else "cancelled")
         raise
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with suppress(asyncio.CancelledError, StoreError):
+                await pending
     last = expected - 1
     if last == head.seq and prev != head.hash:
         return result(checked, Break(last, last_id, "the last row's hash does not match the chain head "
@@ -204,7 +224,7 @@ def _check(r: AuditRecord, expected: int, prev: str, checkpoint: StoredCheckpoin
     if r.prev_hash != prev:
         return Break(r.seq, r.id, f"prev_hash does not match the hash of seq {r.seq - 1}: a row before it "
                                   "was edited, replaced or moved")
-    if seal(r, r.seq, r.prev_hash).hash != r.hash:
+    if digest(r, r.seq, r.prev_hash) != r.hash:
         return Break(r.seq, r.id, "the row's content does not match its hash (edited)")
     if checkpoint is not None and r.seq == checkpoint.seq and r.hash != checkpoint.hash:
         return Break(r.seq, r.id, "the row differs from the checkpoint's record (the chain was rewritten)")
@@ -214,11 +234,24 @@ def _check(r: AuditRecord, expected: int, prev: str, checkpoint: StoredCheckpoin
 async def verify_tenants(
     store: Store, tenant_ids: Iterable[str] | None, *, key: bytes | None,
     checkpoints: Mapping[str, StoredCheckpoint] | None = None, pacer: Pacer | None = None,
+    batch: int = VERIFY_BATCH, progress: Callable[[int], None] | None = None,
 ) -> list[Verification]:
     """Verify the chains of ``tenant_ids`` (every chain when None), each against its checkpoint:
-    the one given, else the last one the service stored. ``pacer`` as for ``verify_chain``."""
+    the one given, else the last one the service stored. ``pacer``, ``batch`` as for ``verify_chain``;
+    ``progress`` is told the rows checked so far, all chains together."""
     if checkpoints is None:  # read before the heads, so no checkpoint is newer than the head walked to
         checkpoints = {c.tenant_id: c for c in await store.audit_checkpoints()}
     ids = list(tenant_ids) if tenant_ids is not None else [h.tenant_id for h in await store.audit_heads()]
     pacer = pacer or Pacer()
-    return [await verify_chain(store, t, key=key, checkpoint=checkpoints.get(t), pacer=pacer) for t in ids]
+    results: list[Verification] = []
+    done = 0
+
+    def tell(checked: int) -> None:
+        if progress is not None:
+            progress(done + checked)
+
+    for t in ids:
+        results.append(await verify_chain(store, t, key=key, checkpoint=checkpoints.get(t), pacer=pacer, batch=batch,
+                                          progress=tell))
+        done += results[-1].checked
+    return results

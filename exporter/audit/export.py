@@ -8,9 +8,12 @@ run as a formula (starting with ``= + - @``, tab or CR) get a leading ``'`` (OWA
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import math
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from datetime import date, timedelta
 from typing import Final, Literal, cast
 
 import msgspec
@@ -75,7 +78,7 @@ class EventView(msgspec.Struct):
 def view(r: AuditRecord) -> EventView:
     target = TargetView(r.target_type, r.target_id, r.target_name) if r.target_type or r.target_id else None
     return EventView(
-        schema_version=r.schema_version, id=r.id, time=isoformat(r.time), tenant_id=r.tenant_id, action=r.action,
+        schema_version=r.schema_version, id=r.id, time=fast_isoformat(r.time), tenant_id=r.tenant_id, action=r.action,
         actor=ActorView(r.actor_type, r.actor_id, r.actor_name, r.actor_role), target=target,
         outcome=OutcomeView(r.outcome, r.reason or None), request_id=r.request_id or None,
         source_ip=r.source_ip or None, user_agent=r.user_agent or None, untrusted=list(UNTRUSTED_FIELDS),
@@ -89,20 +92,42 @@ CSV_COLUMNS: Final = (
     "schema_version", "seq", "prev_hash", "hash",
 )
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST: Final = frozenset(_FORMULA_START)
+_EPOCH: Final = date(1970, 1, 1)
 
 
-def defang(cell: str) -> str:
-    """OWASP: a cell a spreadsheet would evaluate gets a leading apostrophe."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+def defanged(cells: Iterable[str]) -> list[str]:
+    """OWASP: each cell a spreadsheet would evaluate gets a leading apostrophe."""
+    return ["'" + c if c[:1] in _FORMULA_FIRST else c for c in cells]  # one comprehension: 21 cells a row
 
 
 def _csv_row(r: AuditRecord) -> list[str]:
-    cells = (
-        isoformat(r.time), r.id, r.tenant_id, r.action, r.actor_type, r.actor_id, r.actor_name, r.actor_role,
+    return defanged((
+        fast_isoformat(r.time), r.id, r.tenant_id, r.action, r.actor_type, r.actor_id, r.actor_name, r.actor_role,
         r.target_type, r.target_id, r.target_name, r.outcome, r.reason, r.request_id, r.source_ip, r.user_agent,
         r.details, r.schema_version, str(r.seq), r.prev_hash, r.hash,
-    )
-    return [defang(c) for c in cells]
+    ))
+
+
+@functools.lru_cache(maxsize=1024)
+def _day(days: int) -> str:
+    return (_EPOCH + timedelta(days=days)).isoformat()
+
+
+def fast_isoformat(ts: float) -> str:
+    """``isoformat(ts)``, character for character, without building a datetime per event (an export
+    formats millions): the date is remembered per day, the rest is arithmetic (UTC has no leap seconds
+    in Unix time)."""
+    frac, whole = math.modf(ts)
+    micros = round(frac * 1_000_000)  # as datetime.fromtimestamp rounds (half to even)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    if ts < 0 or micros < 0:
+        return isoformat(ts)
+    days, rest = divmod(int(whole), 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{_day(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{micros // 1000:03d}Z"
 
 
 _encoder = msgspec.json.Encoder()
@@ -127,22 +152,28 @@ def csv_header() -> bytes:
 
 
 async def stream(store: Store, flt: AuditFilter, fmt: Format, *, batch: int = EXPORT_BATCH,
-                 pacer: Pacer | None = None) -> AsyncIterator[bytes]:
+                 pacer: Pacer | None = None, progress: Callable[[int, float], None] | None = None,
+                 ) -> AsyncIterator[bytes]:
     """The matching events, oldest first, read and encoded a batch at a time.
 
     With ``pacer`` (inside the service, where a batch of CSV would hold other requests ~10 ms),
     a batch is encoded in slices of ``ENCODE_SLICE`` rows, pausing whenever the pacer says so.
+    ``progress`` is told, after each batch, how many events so far and the time of the last one.
     """
     if fmt == "csv":
         yield csv_header()
     after: tuple[float, str] | None = None
     step = ENCODE_SLICE if pacer is not None else batch
+    done = 0
     while True:
         rows = await store.audit_page(flt, limit=batch, after=after, newest_first=False)
         for i in range(0, len(rows), step):
             yield encode(rows[i:i + step], fmt)
             if pacer is not None and pacer.due():
                 await pacer.pause()
+        done += len(rows)
+        if progress is not None and rows:
+            progress(done, rows[-1].time)
         if len(rows) < batch:
             return
         after = (rows[-1].time, rows[-1].id)

@@ -39,6 +39,7 @@ FILTER_PARAMS = ("tenant", "actor", "action", "target", "outcome", "since", "unt
 PAGE_PARAMS = ("limit", "cursor", "page", "page_size")
 LIST_PARAMS = FILTER_PARAMS + PAGE_PARAMS
 OUTCOMES = ("success", "failure")
+MIN_TEXT_CHARS = 3  # q: the trigram indexes (store/audit_search.py) find substrings this long
 AUDIT_LOG_FEATURE = "audit_log"  # the plan feature that opens the audit-log API to a tenant's admins
 
 
@@ -91,10 +92,14 @@ def parse_filter(
     outcome = params.get("outcome") or None
     if outcome is not None and outcome not in OUTCOMES:
         raise BadRequest(f"outcome must be one of {', '.join(OUTCOMES)}", slug="invalid-parameter")
+    text = params.get("q") or None
+    if text is not None and len(text) < MIN_TEXT_CHARS:
+        raise BadRequest(f"q must have at least {MIN_TEXT_CHARS} characters: the text search looks up every "
+                         "substring of three characters in an index", slug="invalid-parameter")
     return AuditFilter(
         tenant_ids=tenants, actor=params.get("actor") or None, action=params.get("action") or None,
         target=params.get("target") or None, outcome=outcome, since=parse_time(params, "since"),
-        until=parse_time(params, "until"), text=params.get("q") or None, request_id=params.get("request_id") or None,
+        until=parse_time(params, "until"), text=text, request_id=params.get("request_id") or None,
     )
 
 

@@ -78,40 +78,6 @@ def _record(row: Sequence[Any]) -> AuditRecord:
     return AuditRecord(*row)
 
 
-def _where(flt: AuditFilter) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    args: list[Any] = []
-    if flt.tenant_ids is not None:
-        clauses.append(f"tenant_id IN ({', '.join('?' for _ in flt.tenant_ids)})" if flt.tenant_ids else "1 = 0")
-        args.extend(flt.tenant_ids)
-    if flt.actor:
-        clauses.append("(actor_id = ? OR actor_name = ?)")
-        args += [flt.actor, flt.actor]
-    if flt.action:
-        clauses.append("substr(action, 1, ?) = ?")
-        args += [len(flt.action), flt.action]
-    if flt.target:
-        clauses.append("(target_id = ? OR target_name = ?)")
-        args += [flt.target, flt.target]
-    if flt.outcome:
-        clauses.append("outcome = ?")
-        args.append(flt.outcome)
-    if flt.since is not None:
-        clauses.append("time >= ?")
-        args.append(flt.since)
-    if flt.until is not None:
-        clauses.append("time < ?")
-        args.append(flt.until)
-    if flt.text:
-        pattern = "%" + flt.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        clauses.append("(lower(details) LIKE ? ESCAPE '\\' OR lower(target_name) LIKE ? ESCAPE '\\')")
-        args += [pattern, pattern]
-    if flt.request_id:
-        clauses.append("request_id = ?")
-        args.append(flt.request_id)
-    return clauses, args
-
-
 class AuditSqlMixin:
     """The AuditStore queries; needs ``fetch/execute/executemany/transaction`` and ``backend``."""
 
@@ -170,27 +136,6 @@ class AuditSqlMixin:
             )
         return [r for r in sealed if r is not None]
 
-    async def audit_page(
-        self, flt: AuditFilter, *, limit: int, after: Cursor | None = None, offset: int = 0,
-        newest_first: bool = True,
-    ) -> list[AuditRecord]:
-        clauses, args = _where(flt)
-        if after is not None:
-            clauses.append("(time, id) < (?, ?)" if newest_first else "(time, id) > (?, ?)")
-            args += [after[0], after[1]]
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = "time DESC, id DESC" if newest_first else "time, id"
-        rows = await self.fetch(
-            f"SELECT {_COLUMNS} FROM audit_events{where} ORDER BY {order} LIMIT ? OFFSET ?", *args, limit, offset
-        )
-        return [_record(r) for r in rows]
-
-    async def audit_count(self, flt: AuditFilter) -> int:
-        clauses, args = _where(flt)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self.fetch(f"SELECT COUNT(*) FROM audit_events{where}", *args)
-        return int(rows[0][0])
-
     async def audit_chain(self, tenant_id: str, *, after_seq: int, upto_seq: int, limit: int) -> list[AuditRecord]:
         rows = await self.fetch(
             f"SELECT {_COLUMNS} FROM audit_events WHERE tenant_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
@@ -221,6 +166,10 @@ class AuditSqlMixin:
             head = await self._lock_head(tx, tenant_id, create=False)
             if head is None:
                 return 0
+            first = await tx.fetch("SELECT time FROM audit_events WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT 1",
+                                   tenant_id, head.anchor_seq)
+            if not first or first[0][0] >= before:  # nothing expired: no need to read a batch of rows
+                return 0
             rows = await tx.fetch(
                 f"SELECT {_COLUMNS} FROM audit_events WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 tenant_id, head.anchor_seq, limit,
@@ -243,7 +192,7 @@ class AuditSqlMixin:
     async def save_audit_checkpoints(self, checkpoints: Sequence[StoredCheckpoint]) -> None:
         if not checkpoints:
             return
-        async with self.transaction() as tx:  # one commit for the lot (SQLite: one fsync, not one per row)
+        async with self.transaction() as tx:  # one commit: the first checkpoint of 1,000 tenants held SQLite ~0.3 s
             await tx.executemany(
                 "INSERT INTO audit_checkpoints (tenant_id, seq, hash, time, signature) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, "

@@ -16,12 +16,14 @@ import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import asyncpg
 
 from exporter.core.errors import StoreError, StoreUnavailable
+from exporter.store import pg_indexes
+from exporter.store.migrations import Index
 from exporter.store.primitives import Row
 from exporter.store.sql import SqlStore
 
@@ -96,8 +98,18 @@ class _PgTx:
         await self._conn.executemany(_dollar(sql), rows)
 
 
+class _PgSession(_PgTx):
+    """A connection of its own, for schema work: each statement commits, unless in ``transaction()``."""
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_PgTx]:
+        async with self._conn.transaction():
+            yield self
+
+
 class PostgresStore(SqlStore):
     backend = "postgres"
+    small_table_rows = pg_indexes.SMALL_TABLE_ROWS  # tables this small get their indexes at start-up
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, wait: float = 5.0) -> None:
         self._dsn = dsn
@@ -132,7 +144,38 @@ class PostgresStore(SqlStore):
             yield _PgTx(conn)
 
     async def _lock_migrations(self, tx: Any) -> None:
-        await tx.execute("SELECT pg_advisory_xact_lock(7201)")
+        await tx.execute(f"SELECT pg_advisory_xact_lock({pg_indexes.MIGRATION_LOCK})")
+
+    @asynccontextmanager
+    async def maintenance(self) -> AsyncIterator[_PgSession]:
+        """A connection outside the pool, for schema changes and index builds, which may take minutes:
+        neither the store timeout nor a statement timeout applies (connecting still has to succeed
+        within the store timeout). Closed (terminated, if need be) at the end."""
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=self._timeout, command_timeout=None)
+        except _UNAVAILABLE as e:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {e}") from e
+        except asyncpg.PostgresError as e:
+            raise StoreError(f"PostgreSQL: {e}") from e
+        try:
+            yield _PgSession(conn)
+        except _UNAVAILABLE as e:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {e}") from e
+        except asyncpg.PostgresError as e:
+            raise StoreError(f"PostgreSQL: {e}") from e
+        finally:
+            conn.terminate()  # never waits (a graceful close would, on a server that froze)
+
+    async def build_indexes(self, indexes: Sequence[Index], *, online: bool) -> None:
+        reporter = asyncio.create_task(pg_indexes.report_progress(self.fetch)) if online else None
+        try:
+            async with self.maintenance() as session:
+                await pg_indexes.build(session, indexes, online=online, small_table_rows=self.small_table_rows)
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+                with suppress(asyncio.CancelledError):
+                    await reporter
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[Any]:

@@ -33,6 +33,11 @@ class Store(AuditStore, AlertStore, IncidentStore, MonitoringStore, SlaStore, Sl
         """Apply pending migrations; return the schema version."""
         ...
 
+    async def migrate_online(self) -> None:
+        """The slow part of migrations, left to run in the background while the service serves:
+        index builds that do not block writes, and filling a new index (safe to repeat)."""
+        ...
+
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""
         ...

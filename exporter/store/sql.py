@@ -12,12 +12,13 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from exporter.store.alerts_sql import AlertsSqlMixin
+from exporter.store.audit_search import AuditSearchMixin
 from exporter.store.audit_sql import AuditSqlMixin
 from exporter.store.fleet_sql import FleetSqlMixin
 from exporter.store.incidents_sql import IncidentSqlMixin
-from exporter.store.migrations import MIGRATIONS
+from exporter.store.migrations import MIGRATIONS, Index, Migration
 from exporter.store.monitoring_sql import MonitoringSqlMixin
-from exporter.store.primitives import Row, Tx
+from exporter.store.primitives import Primitives, Row, Tx
 from exporter.store.records import ApiKeyRecord
 from exporter.store.shared_sql import SharedSqlMixin
 from exporter.store.sla_sql import SlaSqlMixin
@@ -27,8 +28,12 @@ from exporter.store.tenants_sql import TenantsSqlMixin
 _KEY_COLUMNS = "id, tenant_id, role, name, token_hash, token_hint, created_at, last_used_at, revoked_at"
 
 
-class SqlStore(AuditSqlMixin, AlertsSqlMixin, IncidentSqlMixin, MonitoringSqlMixin, SlaSqlMixin, SloSqlMixin,
-               FleetSqlMixin, SharedSqlMixin, TenantsSqlMixin):
+def declared_indexes(migrations: Sequence[Migration]) -> list[Index]:
+    return [index for migration in migrations for index in migration.indexes]
+
+
+class SqlStore(AuditSqlMixin, AuditSearchMixin, AlertsSqlMixin, IncidentSqlMixin, MonitoringSqlMixin, SlaSqlMixin,
+               SloSqlMixin, FleetSqlMixin, SharedSqlMixin, TenantsSqlMixin):
     backend: str = "sql"
 
     # --- primitives, supplied by each backend -------------------------------------------
@@ -47,25 +52,49 @@ class SqlStore(AuditSqlMixin, AlertsSqlMixin, IncidentSqlMixin, MonitoringSqlMix
     async def close(self) -> None:
         raise NotImplementedError
 
+    def maintenance(self) -> AbstractAsyncContextManager[Primitives]:
+        """Primitives for schema work, without the store timeout (an index build may take minutes)."""
+        raise NotImplementedError
+
+    async def build_indexes(self, indexes: Sequence[Index], *, online: bool) -> None:
+        """Build the missing ``indexes``: at start-up (``online=False``) those that may block writes
+        (SQLite: all; PostgreSQL: those on small tables), in the background the rest, concurrently."""
+        raise NotImplementedError
+
     # --- schema ---------------------------------------------------------------------------
-    async def migrate(self) -> int:
-        async with self.transaction() as tx:
-            await tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
-            )
-            await self._lock_migrations(tx)
-            done = {row[0] for row in await tx.fetch("SELECT version FROM schema_migrations")}
-            for migration in MIGRATIONS:
-                if migration.version in done:
-                    continue
-                for statement in migration.for_backend(self.backend):
-                    await tx.execute(statement)
-                await tx.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    migration.version, migration.name, time.time(),
-                )
-        return MIGRATIONS[-1].version
+    async def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+        """Apply pending migrations; return the schema version (see ``migrations.py``).
+
+        Finding out that nothing is pending takes a statement or two within the store timeout, so
+        a start against a database that does not answer still fails fast. Pending migrations run
+        on ``maintenance()`` primitives, with no deadline: a schema change may take minutes.
+        """
+        await self.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        done = {row[0] for row in await self.fetch("SELECT version FROM schema_migrations")}
+        if any(m.version not in done for m in migrations):
+            async with self.maintenance() as session, session.transaction() as tx:
+                await self._lock_migrations(tx)
+                done = {row[0] for row in await tx.fetch("SELECT version FROM schema_migrations")}
+                for migration in migrations:
+                    if migration.version in done:
+                        continue
+                    for statement in migration.for_backend(self.backend):
+                        await tx.execute(statement)
+                    await tx.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                        migration.version, migration.name, time.time(),
+                    )
+        await self.build_indexes(declared_indexes(migrations), online=False)
+        return migrations[-1].version
+
+    async def migrate_online(self, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        """What start-up leaves to the background: PostgreSQL's indexes (built concurrently) and the
+        first filling of the audit search index (SQLite). Safe to run again, and in several replicas."""
+        await self.build_indexes(declared_indexes(migrations), online=True)
+        await self.fill_search_index()
 
     async def _lock_migrations(self, tx: Tx) -> None:
         """Serialise concurrent migrators (several replicas starting at once)."""

@@ -40,7 +40,8 @@ _FILTERS = {
     "since": param("RFC 3339 time (or Unix seconds), inclusive", **_TIME),
     "until": param("RFC 3339 time (or Unix seconds), exclusive; a range that ends before it starts is empty",
                    **_TIME),
-    "q": param("text searched in the details"),
+    "q": param(f"text in the details or the target name (a substring, any case; at least "
+               f"{audit_query.MIN_TEXT_CHARS} characters)", type="string", minLength=audit_query.MIN_TEXT_CHARS),
     "request_id": param("the X-Request-ID of the change"),
 }
 _SIZE = {"type": "integer", "minimum": 1, "maximum": audit_query.MAX_SIZE_PARAM}
