@@ -15,7 +15,7 @@ from exporter.alertmanager.forwarder import AlertForwarder, Batch
 from exporter.core.clock import isoformat
 from exporter.core.errors import SettingsError
 from exporter.settings import Settings
-from tests.support.monitoring import PROBE_RULES, config_with, tick
+from tests.support.monitoring import PROBE_RULES, config_with, replica_labels, tick
 from tests.support.service import Service, ServiceFactory
 
 RESEND = 60.0
@@ -53,8 +53,8 @@ async def test_pending_alerts_wait_and_a_firing_one_is_sent_then_resent_each_int
     [(_, payload)] = batch.items
     degraded = next(a for a in service.services.alerting.alerts() if a.rule.name == "UptimeDegraded")
     assert ({"alertname": "UptimeDegraded", "severity": "warning", "signal": "uptime", "service": "api",
-             "source": "tenant-exporter"}, isoformat(degraded.active_at_ms / 1000), GENERATOR) \
-        == (payload["labels"], payload["startsAt"], payload["generatorURL"])
+             "source": "tenant-exporter", **replica_labels(service)}, isoformat(degraded.active_at_ms / 1000),
+            GENERATOR) == (payload["labels"], payload["startsAt"], payload["generatorURL"])
     assert {"summary": "Some API probes fail", "description": "Uptime (API probe) < 100% for 0s.",
             "alert_id": degraded.id, "runbook_url": "https://runbooks.example.com/uptime"} == payload["annotations"]
     forwarder.sent(batch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.audit_helpers import search
-from tests.support.monitoring import PROBE_RULES, config_with, tick
+from tests.support.monitoring import PROBE_RULES, config_with, replica_labels, tick
 from tests.support.service import ServiceFactory
 
 SEED_HEALTH_FIELDS = ["status", "response_time", "error_rate", "uptime", "active_users", "cpu_usage", "memory_usage",
@@ -84,8 +84,8 @@ async def test_alerts_list_and_acknowledge_until_resolved(make_service: ServiceF
     assert [("UptimeDown", "pending", 33.33, 50, "<"), ("UptimeDegraded", "firing", 33.33, 100, "<")] \
         == [(a["rule"], a["state"], a["value"], a["threshold"], a["operator"]) for a in alerts]
     down = alerts[0]
-    assert ({"alertname": "UptimeDown", "severity": "error", "signal": "uptime", "service": "api"}, False, None) \
-        == (down["labels"], down["acknowledged"], down["acknowledgement"])
+    assert ({"alertname": "UptimeDown", "severity": "error", "signal": "uptime", "service": "api",
+             **replica_labels(service)}, False, None) == (down["labels"], down["acknowledged"], down["acknowledgement"])
 
     url = f"/api/monitoring/alerts/acknowledge/{down['id']}"
     for tenant_key in (viewer, admin):

@@ -148,14 +148,23 @@ async def test_an_acknowledgement_never_leaks_into_the_next_episode(
     assert (alert["since"] == shown["since"]) is acknowledged_after
 
 
-async def test_another_replicas_rows_are_not_this_ones(make_service: ServiceFactory, tmp_path: Path) -> None:
-    """A replica with another instance id starts afresh: it does not take over the first one's alerts."""
+async def test_another_replica_takes_over_the_alerts_only_in_a_fleet(make_service: ServiceFactory, tmp_path: Path,
+                                                                    database_url: str) -> None:
+    """On SQLite a replica with another instance id starts afresh: it does not take over the first one's alerts.
+    On PostgreSQL the replicas are one fleet: the next evaluator goes on with the fleet's alerts (the first
+    replica's uptime alert, labelled with its instance, firing since the same instant)."""
     rng, config = random.Random(5), config_with(tmp_path, PROBE_RULES)
     first = await make_service(config_dir=config, instance_id="replica-a")
     await jittered(first, rng, probe=False, times=7)
+    before = (await alerts(first))["UptimeDown"]
     await first.client.close()
     other = await make_service(config_dir=config, instance_id="replica-b")
-    assert ({}, "healthy") == (await alerts(other), (await health(other))["status"])
+    if database_url.startswith("sqlite"):
+        assert ({}, "healthy") == (await alerts(other), (await health(other))["status"])
+    else:
+        after = (await alerts(other))["UptimeDown"]
+        assert ("replica-a", "firing", before["since"], "unhealthy") == (
+            after["labels"]["instance"], after["state"], after["since"], (await health(other))["status"])
 
 
 async def test_a_window_that_fills_with_a_jittery_clock_clears_what_ended_unwatched(

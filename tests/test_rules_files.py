@@ -57,15 +57,15 @@ def test_alerts_use_the_exact_threshold_literal_at_a_stated_precision() -> None:
     group = yaml.safe_load((ROOT / "rules" / "tenant-exporter.yml").read_text())["groups"][0]
     alerts = {r["alert"]: (r["expr"], r.get("for"), r["labels"]) for r in group["rules"] if "alert" in r}
     assert {
-        "ResponseTimeCritical": ("round(instance:http_request_duration_seconds:p95_rate5m, 0.001) > 1", "5m",
+        "ResponseTimeCritical": ("round(job:http_request_duration_seconds:p95_rate5m, 0.001) > 1", "5m",
                                  {"severity": "error", "signal": "response_time"}),
-        "ErrorRateHigh": ("round(instance:http_requests_errors:ratio_rate5m, 0.0001) > 0.05", "5m",
+        "ErrorRateHigh": ("round(job:http_requests_errors:ratio_rate5m, 0.0001) > 0.05", "5m",
                           {"severity": "error", "signal": "error_rate"}),
         "UptimeLow": ('round(instance:tenant_exporter_probe_success:avg_over_time5m{service="api"}, 0.0001) < 0.99',
                       "2m", {"severity": "error", "signal": "uptime"}),
         "UptimeNoData": ('absent(instance:tenant_exporter_probe_success:avg_over_time5m{service="api"})', "2m",
                          {"severity": "error", "signal": "uptime"}),
-        "ResponseTimeWarning": ("round(instance:http_request_duration_seconds:p95_rate5m, 0.001) > 0.5", "5m",
+        "ResponseTimeWarning": ("round(job:http_request_duration_seconds:p95_rate5m, 0.001) > 0.5", "5m",
                                 {"severity": "warning", "signal": "response_time"}),
         "CpuUsageHigh": ("round(instance:system_cpu_usage_ratio:avg_over_time5m, 0.0001) > 0.8", "10m",
                          {"severity": "warning", "signal": "cpu"}),

@@ -146,7 +146,11 @@ class AlertForwarder:
         self._sent = batch.after
 
     async def run_once(self) -> int:
-        """Post what is due; the number of alerts posted. Raises AlertmanagerError (nothing is marked sent)."""
+        """Post what is due; the number of alerts posted. Raises AlertmanagerError (nothing is marked sent).
+        In a fleet only the evaluating replica posts; one that takes over resends what fires (no re-fire)."""
+        if not self._engine.leading:
+            self._seeded, self._sent = False, {}
+            return 0
         batch = self.due()
         if batch.items:
             await self._client.post_alerts([payload for _, payload in batch.items])

@@ -87,7 +87,7 @@ def _add_routes(app: web.Application, s: Services) -> DocsApi:
         KeysApi(s.store, s.config, s.clock, s.keyring, s.audit),
         OfrepApi(s.settings.key_refresh_interval),
         AuditApi(s.store, s.tenants, s.clock, s.auditing, s.settings.audit_checkpoint_key),
-        MonitoringApi(s.alerting, s.config, s.clock, s.active_users, s.probe_results, s.custom_metrics,
+        MonitoringApi(s.alerting, s.config, s.clock, s.active_users, s.custom_metrics,
                       s.custom_digest, s.auditing, s.maintenance),
         sla,
         MaintenanceApi(s.maintenance, s.config, s.clock, s.auditing),

@@ -212,7 +212,8 @@ async def monitoring(s: Services) -> AsyncIterator[None]:
     """The rule evaluator and the probes (need resources sampled once, so the first evaluation sees CPU and
     memory, and the SLA history the probes add to), each on its interval from monitoring.yml. The evaluator
     first takes back its window and alerts from before a restart, then evaluates once before any request;
-    the incidents (which read both) are loaded and then kept in line every evaluation interval."""
+    the incidents (which read both) are loaded and then kept in line every evaluation interval. In a fleet, the
+    evaluator's lease is renewed (or taken when free) every FLEET_POLL_INTERVAL, and given up at a clean stop."""
     await s.alerting.restore()
     await s.alerting.tick()
     await s.maintenance.refresh()
@@ -221,8 +222,10 @@ async def monitoring(s: Services) -> AsyncIterator[None]:
     except StoreError as e:  # the page shows none until the first sync that reaches the store
         log.warning("incidents not loaded (retrying): %s", e)
     async with running(("alert-evaluator", s.alerting.run_forever()), ("probes", s.probes.run_forever()),
-                       ("incidents", s.incidents.run_forever())):
+                       ("incidents", s.incidents.run_forever()),
+                       ("alert-evaluator-lease", s.alerting.follow_forever(s.settings.fleet_poll_interval))):
         yield
+    await s.alerting.stop()  # another replica takes over at its next look
 
 
 @asynccontextmanager

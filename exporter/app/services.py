@@ -40,6 +40,7 @@ from exporter.http.json import BodyCache
 from exporter.http.server import ProtocolErrors
 from exporter.monitoring.active_users import ActiveUsers
 from exporter.monitoring.engine import AlertEngine
+from exporter.monitoring.fleet_engine import FleetEngine
 from exporter.monitoring.maintenance import MaintenanceSchedule
 from exporter.provisioning.tenants import TenantAdmin
 from exporter.settings import Settings
@@ -154,9 +155,11 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
     auditing = Auditing(audit, auth_failures)
 
     instance = settings.replica
-    alerting = AlertEngine(registry, clock, monitoring, the_store, instance=instance,
-                           outage_tolerance=settings.alert_outage_tolerance)
     probe_results = ProbeCollector(registry)
+    # on PostgreSQL, replicas share the store: one of them evaluates the rules for all (monitoring/fleet.py)
+    engine = FleetEngine if the_store.backend == "postgres" else AlertEngine
+    alerting = engine(registry, clock, monitoring, the_store, instance=instance,
+                      outage_tolerance=settings.alert_outage_tolerance, probes=lambda: probe_results.latest)
     maintenance = MaintenanceSchedule(the_store, clock, lambda: holder.current.monitoring.maintenance)
     sla = SlaTracker(the_store, clock, monitoring, instance, flush_interval=settings.sla_flush_interval,
                      registry=registry, maintenance=maintenance)

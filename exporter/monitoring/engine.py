@@ -12,6 +12,9 @@ A restart is not amnesia: every tick writes the window's new snapshot and the al
 outage tolerance (``restore.py``): pending and firing alerts keep their ``active_at``, a firing
 alert whose condition still holds stays firing, and the first evaluation sees the traffic from
 before the stop.
+
+Replicas sharing PostgreSQL run ``FleetEngine`` (``fleet_engine.py``): one of them evaluates every
+replica's snapshots and the others serve its evaluation.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from exporter.core.errors import NotFound, StoreError
 from exporter.monitoring.alerts import RESOLVED_RETENTION_MS, Alert, AlertState, RuleState, holds
 from exporter.monitoring.config import AlertRule, MonitoringConfig
 from exporter.monitoring.durable import EvaluatorMemory
+from exporter.monitoring.fleet import ProbeOutcome
 from exporter.monitoring.promql import Vector
 from exporter.monitoring.restore import RestoredAlert, restore
 from exporter.monitoring.signals import SIGNALS, SNAPSHOT_SAMPLES
@@ -53,6 +57,7 @@ class AlertEngine:
     def __init__(
         self, registry: CollectorRegistry, clock: Clock, monitoring: Callable[[], MonitoringConfig], store: Store,
         *, instance: str = "local", outage_tolerance: float = 3600.0,
+        probes: Callable[[], Mapping[str, ProbeOutcome]] = dict,
     ) -> None:
         self._clock = clock
         self._monitoring = monitoring
@@ -71,7 +76,23 @@ class AlertEngine:
         self.restored: tuple[Alert, ...] = ()  # alerts taken back from the store at start
         self.evaluations = 0
         self.on_acknowledge: list[Callable[[AckRecord], None]] = []  # e.g. mirror it as a silence
+        self._local_probes = probes
+        self.leading = True  # this replica evaluates (in a fleet, the one holding the lease: fleet_engine.py)
+        self._lock = asyncio.Lock()
+        self.generation = 0  # counts evaluations made here or taken from the evaluator
         registry.register(AlertStateCollector(self))
+
+    @property
+    def instance(self) -> str:
+        return self.memory.instance
+
+    def evaluated_by(self) -> tuple[str, int | None] | None:
+        """The replica whose evaluation this is, and since when it evaluates (None: alone, or not known yet)."""
+        return self.instance, None
+
+    def probes(self) -> Mapping[str, ProbeOutcome]:
+        """The latest probe of each service: the evaluating replica's, so that every replica shows the same."""
+        return self._local_probes()
 
     # --- restart ---------------------------------------------------------------------------------
     async def restore(self) -> None:
@@ -112,19 +133,30 @@ class AlertEngine:
         self.memory.note(snapshot, self.window.length_ms)
         if self._covered_since_ms is None:
             self._covered_since_ms = t_ms
+        return self._evaluate(self.window, t_ms, config)
+
+    def _evaluate(self, window: Window, t_ms: int, config: MonitoringConfig) -> tuple[Evaluation, list[Alert]]:
         r = config.window_ms
-        signals = {name: signal.evaluate(self.window, t_ms, r) for name, signal in SIGNALS.items()}
+        signals = {name: signal.evaluate(window, t_ms, r) for name, signal in SIGNALS.items()}
         ended: list[Alert] = []
         for state in self._rules.values():
             ended.extend(state.eval(t_ms, holds(state.rule, signals[state.rule.signal.name])))
-        self.latest = Evaluation(t_ms, MappingProxyType(signals), compute_view(self.window, t_ms, r))
+        self.latest = Evaluation(t_ms, MappingProxyType(signals), compute_view(window, t_ms, r))
         self.evaluations += 1
+        self.generation += 1
         return self.latest, ended
 
-    async def tick(self) -> Evaluation:
+    async def tick(self) -> Evaluation | None:
         """Evaluate, bring acknowledgements up to date with the store, and write the durable memory (a store
         outage is retried at the next tick; the evaluation itself never waits for the store)."""
-        evaluation, ended = self.evaluate()
+        async with self._lock:
+            evaluation, ended = self.evaluate()
+            await self._settle(evaluation, ended)
+            await self._remember(evaluation)
+            return evaluation
+
+    async def _settle(self, evaluation: Evaluation, ended: list[Alert]) -> None:
+        """After an evaluation: acknowledgements of ended alerts cleared, the open ones re-read."""
         self._to_clear.update(alert.id for alert in ended)
         self._to_clear.update(self._earlier_episodes())
         now = self._clock.now()
@@ -139,11 +171,20 @@ class AlertEngine:
             await self.reload_acknowledgements()
         except StoreError as e:
             log.warning("acknowledgements not synchronised with the store (retrying next tick): %s", e)
+
+    async def _remember(self, evaluation: Evaluation) -> None:
+        """Write the window's new snapshot and the alerts that changed (``durable.py``)."""
         try:
             await self.memory.flush(self.alerts(include_resolved=True), evaluation.t_ms, self.window.length_ms)
         except StoreError as e:
             log.warning("the evaluator's state was not written (kept, retrying next tick): %s", e)
-        return evaluation
+
+    # --- a fleet (``FleetEngine`` in fleet_engine.py): alone, this replica is the evaluator ----------------
+    async def follow_forever(self, interval: float) -> None:
+        """Alone there is no other evaluator to follow."""
+
+    async def stop(self) -> None:
+        """Alone there is no lease to give up."""
 
     async def run_forever(self) -> None:
         """Tick every evaluation interval (re-read each time, so a reload applies); never dies of an error."""
@@ -225,10 +266,11 @@ class AlertEngine:
         self._acks = {record.alert_id: record for record in await self._store.open_acknowledgements()}
 
     def state_counts(self) -> list[tuple[str, str, str, int]]:
+        """Alerts per rule and state: on the evaluator (0 on the other replicas, so ``sum`` counts each once)."""
         counts = []
         for state in self._rules.values():
             for kind in (AlertState.PENDING, AlertState.FIRING):
-                n = sum(1 for a in state.alerts.values() if a.state is kind)
+                n = sum(1 for a in state.alerts.values() if a.state is kind) if self.leading else 0
                 counts.append((state.rule.name, state.rule.severity, kind.value, n))
         return counts
 
@@ -247,7 +289,8 @@ def _revive(rule: AlertRule, item: RestoredAlert, now_ms: int) -> Alert | None:
 
 
 class AlertStateCollector(Collector):
-    """``tenant_exporter_alert_state{alertname,severity,state}``: the in-process view beside ``ALERTS``."""
+    """``tenant_exporter_alert_state{alertname,severity,state}``: the in-process view beside ``ALERTS``; and which
+    replica evaluates (``tenant_exporter_alert_evaluator``)."""
 
     def __init__(self, engine: AlertEngine) -> None:
         self._engine = engine
@@ -258,10 +301,12 @@ class AlertStateCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         engine = self._engine
         latest = engine.latest
-        yield from self._families(engine.state_counts(), engine.evaluations, latest.t_ms if latest else None)
+        yield from self._families(engine.state_counts(), engine.evaluations, latest.t_ms if latest else None,
+                                  engine.leading)
 
     @staticmethod
-    def _families(counts: list[tuple[str, str, str, int]], evaluations: int, last_ms: int | None) -> Iterator[Metric]:
+    def _families(counts: list[tuple[str, str, str, int]], evaluations: int, last_ms: int | None,
+                  leading: bool = False) -> Iterator[Metric]:
         state = GaugeMetricFamily(
             "tenant_exporter_alert_state",
             "Alerts of each in-process rule by state (pending, firing), from config/monitoring.yml.",
@@ -277,3 +322,6 @@ class AlertStateCollector(Collector):
         if last_ms is not None:
             last.add_metric([], last_ms / 1000)
         yield last
+        yield GaugeMetricFamily("tenant_exporter_alert_evaluator",
+                                "1 on the replica that evaluates the in-process rules for the fleet, 0 on the others.",
+                                value=1 if leading else 0)

@@ -8,9 +8,8 @@ platform's, and no tenant learns another's or an operator's key or comment.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Protocol
 
 from exporter.core.clock import isoformat
 from exporter.monitoring import models as m
@@ -20,25 +19,6 @@ from exporter.monitoring.services import ServiceConfig
 from exporter.monitoring.signals import Unit
 from exporter.monitoring.view import Latency, MonitorView
 from exporter.store import AckRecord
-
-
-class ProbeOutcome(Protocol):
-    """What health needs of a probe result (``sla.probes.ProbeResult`` is one)."""
-
-    @property
-    def success(self) -> bool: ...
-
-    @property
-    def degraded(self) -> bool: ...
-
-    @property
-    def duration_seconds(self) -> float: ...
-
-    @property
-    def at(self) -> float: ...
-
-    @property
-    def detail(self) -> str: ...
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -118,11 +98,13 @@ def alert_out(alert: Alert, record: AckRecord | None, *, operator: bool, mainten
     )
 
 
-def health(engine: AlertEngine, services: Sequence[ServiceConfig], probes: Mapping[str, ProbeOutcome],
-           active_users: int, window_seconds: float, now: float, config: m.ConfigState | None = None,
-           silenced: Silenced = _none) -> m.HealthOut:
-    """Current health with the figures of the latest evaluation and the latest probe of every service."""
+def health(engine: AlertEngine, services: Sequence[ServiceConfig], active_users: int, window_seconds: float,
+           now: float, config: m.ConfigState | None = None, silenced: Silenced = _none) -> m.HealthOut:
+    """Current health with the figures of the latest evaluation and the latest probe of every service (both the
+    evaluating replica's, so that every replica of a fleet answers alike)."""
     view = engine.latest.view if engine.latest else None
+    probes = engine.probes()
+    by = engine.evaluated_by() if view else None
     firing = [a for a in engine.alerts() if a.state is AlertState.FIRING]
     per_service = {}
     for service in services:
@@ -142,7 +124,18 @@ def health(engine: AlertEngine, services: Sequence[ServiceConfig], probes: Mappi
         alerts=[_health_alert(a, engine.acknowledgement(a) is not None, silenced(a)) for a in firing],
         timestamp=isoformat(now), window_seconds=window_seconds,
         evaluated_at=isoformat(view.t) if view else None, services=per_service, config=config,
+        evaluator=None if by is None else m.EvaluatorOut(by[0], None if by[1] is None else isoformat(by[1] / 1000)),
+        replicas=_replicas(view, engine.instance),
     )
+
+
+def _replicas(view: MonitorView | None, alone: str) -> dict[str, m.ReplicaHealth]:
+    if view is None:
+        return {}
+    if not view.replicas:  # one replica, its series unlabelled
+        return {alone: m.ReplicaHealth(_pct(view.cpu_ratio), _pct(view.memory_ratio), _pct(view.uptime_ratio))}
+    return {r.instance: m.ReplicaHealth(_pct(r.cpu_ratio), _pct(r.memory_ratio), _pct(r.uptime_ratio))
+            for r in view.replicas}
 
 
 def metrics(view: MonitorView | None, active_users: int, window_seconds: float, now: float) -> m.MetricsOut:

@@ -49,6 +49,17 @@ class ConfigState(msgspec.Struct):
     loaded_at: str  # when `version` was read
 
 
+class EvaluatorOut(msgspec.Struct):
+    instance: str  # the replica (INSTANCE_ID) that evaluates the alert rules for every replica
+    since: str | None  # when it took that over (null for a single replica on SQLite)
+
+
+class ReplicaHealth(msgspec.Struct):
+    cpu_usage: float | None  # %, averaged over the window
+    memory_usage: float | None  # %
+    uptime: float | None  # % of successful probes of its own API
+
+
 class HealthOut(msgspec.Struct):
     status: str  # healthy | degraded (a warning is firing) | unhealthy (an error is firing)
     response_time: float | None  # average, ms
@@ -63,6 +74,10 @@ class HealthOut(msgspec.Struct):
     evaluated_at: str | None
     services: dict[str, ServiceHealth]  # every probed service: api, database, and the configured ones
     config: ConfigState | None = None
+    evaluator: EvaluatorOut | None = None  # null until the first evaluation
+    # the per-replica signals of every replica in the window (cpu_usage and memory_usage above are the highest,
+    # uptime the lowest); one entry, this replica, when it runs alone
+    replicas: dict[str, ReplicaHealth] = msgspec.field(default_factory=dict)
 
 
 class LatencyOut(msgspec.Struct):

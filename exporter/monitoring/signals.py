@@ -5,8 +5,10 @@ becomes a recording rule in ``rules/``) and a Python computation over the in-pro
 that applies the same operations (``promql.py``) in the same order. Adding a signal is one
 entry in ``SIGNALS``. ``$job`` and ``$window`` are filled in from monitoring.yml.
 
-Prometheus sees each replica as its own target, so the PromQL keeps ``job`` and ``instance``
-(``sum by (job, instance, ...)``); in-process there is one instance, so Python sums over all.
+Prometheus sees each replica as its own target. The request signals (response time, error rate)
+are the fleet's: ``sum by (job, ...)`` over every replica, as one replica in-process sums the
+fleet's window (``fleet.py``) or, alone, its own. The per-replica signals (CPU, memory, the API
+probe) keep ``instance``: one series per replica on both sides.
 
 Decisions, the same on both sides:
 - ``response_time`` is the p95 over the window, by ``histogram_quantile``'s interpolation.
@@ -90,6 +92,11 @@ class Signal:
     compute: Compute  # the same expression over the in-process window
     selector: Labels = ()  # the series of the signal that alerts look at (uptime: service="api")
 
+    @property
+    def per_replica(self) -> bool:
+        """One series per replica (``instance:`` level), else the fleet's (``job:``)."""
+        return self.record.startswith("instance:")
+
     def record_name(self, window: str) -> str:
         return Template(self.record).substitute(window=window)
 
@@ -129,19 +136,19 @@ def _gauge_average(name: str) -> Compute:
 SIGNALS: Final[Mapping[str, Signal]] = MappingProxyType({s.name: s for s in (
     Signal(
         "response_time", "Response time (p95)", SECONDS,
-        "instance:http_request_duration_seconds:p95_rate$window",
-        "histogram_quantile(0.95, sum by (job, instance, le) ("
+        "job:http_request_duration_seconds:p95_rate$window",
+        "histogram_quantile(0.95, sum by (job, le) ("
         'rate(http_request_duration_seconds_bucket{job="$job"}[$window])))\n>= 0',
         _response_time_p95,
     ),
     Signal(
         "error_rate", "Error rate (5xx)", RATIO,
-        "instance:http_requests_errors:ratio_rate$window",
-        '(\n  sum by (job, instance) (rate(http_requests_total{job="$job",status=~"5.."}[$window]))\n'
-        '  or on (job, instance)\n'
-        '  0 * sum by (job, instance) (rate(http_requests_total{job="$job"}[$window]))\n)\n'
-        '/ on (job, instance)\n'
-        'sum by (job, instance) (rate(http_requests_total{job="$job"}[$window]))\n>= 0',
+        "job:http_requests_errors:ratio_rate$window",
+        '(\n  sum by (job) (rate(http_requests_total{job="$job",status=~"5.."}[$window]))\n'
+        '  or on (job)\n'
+        '  0 * sum by (job) (rate(http_requests_total{job="$job"}[$window]))\n)\n'
+        '/ on (job)\n'
+        'sum by (job) (rate(http_requests_total{job="$job"}[$window]))\n>= 0',
         _error_ratio,
     ),
     Signal(

@@ -42,6 +42,16 @@ class RouteStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaStats:
+    """The per-replica signals of one replica (a fleet's evaluator sees every replica's)."""
+
+    instance: str
+    cpu_ratio: float | None
+    memory_ratio: float | None
+    uptime_ratio: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class MonitorView:
     t: float  # Unix seconds of the evaluation
     window_seconds: float
@@ -52,6 +62,7 @@ class MonitorView:
     memory_ratio: float | None
     latency: Latency
     routes: tuple[RouteStats, ...]
+    replicas: tuple[ReplicaStats, ...] = ()  # by instance, when the window's series carry one
 
 
 def _present(value: float) -> bool:
@@ -73,6 +84,17 @@ def _one(vector: Vector) -> float | None:
     return next(iter(vector.values()), None)
 
 
+def _by_instance(vector: Vector) -> dict[str, float]:
+    return {instance: value for labels, value in vector.items() if (instance := dict(labels).get("instance"))}
+
+
+def _replicas(per: dict[str, Vector]) -> tuple[ReplicaStats, ...]:
+    """The per-replica signals by replica (none when the series carry no ``instance``: one replica alone)."""
+    by = {name: _by_instance(vector) for name, vector in per.items() if SIGNALS[name].per_replica}
+    instances = sorted({i for values in by.values() for i in values})
+    return tuple(ReplicaStats(i, by["cpu"].get(i), by["memory"].get(i), by["uptime"].get(i)) for i in instances)
+
+
 def compute_view(w: Window, t_ms: int, range_ms: int) -> MonitorView:
     requests = rate(w.range(REQUESTS, t_ms, range_ms), t_ms, range_ms)
     errors = rate(w.range(REQUESTS, t_ms, range_ms, SERVER_ERROR), t_ms, range_ms)
@@ -87,10 +109,11 @@ def compute_view(w: Window, t_ms: int, range_ms: int) -> MonitorView:
         routes.append(RouteStats(d.get("method", ""), d.get("route", ""), rps, error_ratio, latency))
     total = sum_by(requests, ())
     overall = _latency(w, t_ms, range_ms, ()).get((), Latency(None, None, None, None))
-    signal = {name: _one(SIGNALS[name].evaluate(w, t_ms, range_ms)) for name in ("error_rate", "uptime", "cpu",
-                                                                                 "memory")}
+    per = {name: SIGNALS[name].evaluate(w, t_ms, range_ms) for name in ("error_rate", "uptime", "cpu", "memory")}
+    # one series per replica when the window holds several (monitoring/fleet.py): the worst of them
     return MonitorView(
         t=t_ms / 1000, window_seconds=range_ms / 1000, requests_per_second=total.get(()),
-        error_ratio=signal["error_rate"], uptime_ratio=signal["uptime"], cpu_ratio=signal["cpu"],
-        memory_ratio=signal["memory"], latency=overall, routes=tuple(routes),
+        error_ratio=_one(per["error_rate"]), uptime_ratio=min(per["uptime"].values(), default=None),
+        cpu_ratio=max(per["cpu"].values(), default=None), memory_ratio=max(per["memory"].values(), default=None),
+        latency=overall, routes=tuple(routes), replicas=_replicas(per),
     )

@@ -118,6 +118,15 @@ class Window:
     def oldest_ms(self) -> int | None:
         return self._snapshots[0].t_ms if self._snapshots else None
 
+    @property
+    def newest_ms(self) -> int | None:
+        return self._snapshots[-1].t_ms if self._snapshots else None
+
+    def expire(self, horizon_ms: int) -> None:
+        """Drop the snapshots older than ``horizon_ms`` (``add`` does this relative to the newest)."""
+        while self._snapshots and self._snapshots[0].t_ms < horizon_ms:
+            self._snapshots.popleft()
+
     def range(
         self, name: str, t_ms: int, range_ms: int, match: Callable[[Labels], bool] | None = None
     ) -> dict[Labels, list[Sample]]:

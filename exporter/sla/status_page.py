@@ -21,18 +21,18 @@ degraded_performance -> ``minor``, under_maintenance -> ``maintenance``, all ope
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from exporter.core.clock import Month, isoformat
 from exporter.monitoring.alerts import Alert, AlertState
 from exporter.monitoring.config import MonitoringConfig
+from exporter.monitoring.fleet import ProbeOutcome
 from exporter.monitoring.maintenance import MaintenanceWindow
 from exporter.monitoring.services import ServiceConfig
 from exporter.sla import models as m
 from exporter.sla.incidents import Incident
-from exporter.sla.probes import ProbeResult
 from exporter.sla.report import pct
 from exporter.sla.sources import ALERTS_ABOUT
 from exporter.sla.tracker import SlaSnapshot
@@ -58,7 +58,7 @@ class ComponentState:
     last_checked_at: float | None
 
 
-def component_state(service: ServiceConfig, latest: ProbeResult | None, alerts: Sequence[Alert],
+def component_state(service: ServiceConfig, latest: ProbeOutcome | None, alerts: Sequence[Alert],
                     incidents: Sequence[Incident], window: MaintenanceWindow | None) -> ComponentState:
     """The status of one service, with the reason for it (the worst of what applies)."""
     checked = latest.at if latest else None
@@ -117,10 +117,13 @@ def _maintenance(window: MaintenanceWindow, refs: dict[str, m.ComponentRef], now
 
 
 def status_body(snapshot: SlaSnapshot, alerts: Sequence[Alert], monitoring: MonitoringConfig, base_url: str | None,
-                incidents: Sequence[Incident], windows: Sequence[MaintenanceWindow]) -> m.StatusOut:
+                incidents: Sequence[Incident], windows: Sequence[MaintenanceWindow],
+                probes: Mapping[str, ProbeOutcome] | None = None) -> m.StatusOut:
+    """The page; the components' latest probes are ``probes`` (the evaluating replica's), else the tracker's."""
     now = snapshot.at
+    latest = snapshot.latest if probes is None else probes
     in_progress = {s.name: next((w for w in windows if w.covers(s.name, now)), None) for s in monitoring.services}
-    states = [component_state(s, snapshot.latest.get(s.name), alerts, incidents, in_progress[s.name])
+    states = [component_state(s, latest.get(s.name), alerts, incidents, in_progress[s.name])
               for s in monitoring.services]
     figures = {f.service: f for f in snapshot.services}
     components = []

@@ -14,7 +14,9 @@ from exporter.store.records import (
     AuditRecord,
     BreachRow,
     ChainHead,
+    EvaluatorLease,
     FleetChange,
+    FleetEvaluationRow,
     IdempotencyRecord,
     IncidentRow,
     IncidentUpdateRow,
@@ -29,7 +31,8 @@ from exporter.store.records import (
 
 __all__ = [
     "AckRecord", "AlertStateRow", "ApiKeyRecord", "AuditFilter", "AuditRecord", "BreachRow", "ChainHead",
-    "FleetChange", "IdempotencyRecord", "IncidentRow", "IncidentUpdateRow", "MaintenanceRow",
+    "EvaluatorLease", "FleetChange", "FleetEvaluationRow", "IdempotencyRecord", "IncidentRow", "IncidentUpdateRow",
+    "MaintenanceRow",
     "ProbeDayRow", "SessionRow", "SloDayRow", "SnapshotRow", "Store", "StoredCheckpoint", "TenantRecord", "open_store",
     "start_store", "store_for",
 ]

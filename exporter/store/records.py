@@ -178,6 +178,24 @@ class CustomSeriesRow:
 
 
 @dataclass(frozen=True, slots=True)
+class EvaluatorLease:
+    """Which replica evaluates the rules for the fleet (``evaluator_lease``), since when, until when."""
+
+    holder: str  # its INSTANCE_ID
+    since_ms: int  # when it took the lease (renewals keep this)
+    expires_ms: int  # it is free after this unless renewed
+
+
+@dataclass(frozen=True, slots=True)
+class FleetEvaluationRow:
+    """The fleet's latest evaluation as its evaluator published it (``fleet_evaluation``)."""
+
+    evaluator: str
+    t_ms: int
+    data: bytes  # msgpack (``monitoring/fleet.py``)
+
+
+@dataclass(frozen=True, slots=True)
 class SnapshotRow:
     """One evaluation's snapshot of the metric families, encoded (``monitoring/durable.py``), by replica."""
 

@@ -12,7 +12,7 @@ from exporter.monitoring.alerts import AlertState
 from exporter.monitoring.config import MonitoringConfig
 from exporter.monitoring.engine import AlertEngine
 from exporter.monitoring.promql import prom_round
-from exporter.monitoring.signals import SIGNALS
+from exporter.monitoring.signals import SIGNALS, Signal
 from exporter.rulegen.prometheus import decimal_literal
 from exporter.sla.probes import ProbeCollector, ProbeResult
 from tests.support.helpers import FakeClock
@@ -23,10 +23,10 @@ def _fmt(values: list[float | None]) -> str:
     return " ".join("_" if v is None else repr(v) for v in values)
 
 
-def input_series(scenario: Scenario) -> list[dict[str, str]]:
+def input_series(scenario: Scenario, instance: str = INSTANCE) -> list[dict[str, str]]:
     """The scenario as promtool ``input_series`` (one value per 15 s step; ``_`` where a series is absent)."""
     out: list[dict[str, str]] = []
-    base = f'job="{JOB}",instance="{INSTANCE}"'
+    base = f'job="{JOB}",instance="{instance}"'
     kinds = scenario.request_kinds()
     for kind in kinds:
         values, total = [], 0.0
@@ -71,34 +71,44 @@ class Replay:
     firing: list[dict[str, frozenset[tuple[str, str]]]] = field(default_factory=list)
     values: list[dict[str, float | None]] = field(default_factory=list)
     _gauges: dict[str, Gauge] = field(default_factory=dict)
+    _requests: Counter = field(init=False)
+    _duration: Histogram = field(init=False)
+    _start: float = field(init=False)
 
     def run(self) -> Replay:
-        # The HTTP families exactly as issue 3 defines them (names, labels, buckets).
-        requests = Counter("http_requests_total", "Requests.", ["method", "route", "status", "tenant"],
-                           registry=self.registry)
-        duration = Histogram("http_request_duration_seconds", "Durations.", ["method", "route"],
-                             buckets=BUCKETS, registry=self.registry)
-        for kind in self.scenario.request_kinds():  # every series exists from t=0, as in the promtool input
-            requests.labels(kind.method, kind.route, str(kind.status), kind.tenant)
-            duration.labels(kind.method, kind.route)
-        start = self.clock.wall
+        self.prepare()
         for step in range(self.scenario.steps):
-            phase = self.scenario.phase_at(step)
-            if step:
-                for r in phase.traffic:
-                    requests.labels(r.method, r.route, str(r.status), r.tenant).inc(r.n)
-                    for _ in range(r.n):
-                        duration.labels(r.method, r.route).observe(r.seconds)
-            self._gauge("system_cpu_usage_ratio", phase.cpu)
-            self._gauge("system_memory_usage_ratio", phase.memory)
-            if phase.probe is not None:
-                self.probes.record(ProbeResult("api", phase.probe == 1.0, 0.001))
-            self.clock.wall = start + step * STEP_MS / 1000
+            self.advance(step)
             evaluation, _ = self.engine.evaluate()
             self.firing.append({a.rule.name: frozenset((k, v) for k, v in a.labels.items() if k != "alertname")
                                 for a in self.engine.alerts() if a.state is AlertState.FIRING})
             self.values.append({name: next(iter(v.values()), None) for name, v in evaluation.signals.items()})
         return self
+
+    def prepare(self) -> None:
+        # The HTTP families exactly as issue 3 defines them (names, labels, buckets).
+        requests = self._requests = Counter("http_requests_total", "Requests.", ["method", "route", "status", "tenant"],
+                           registry=self.registry)
+        duration = self._duration = Histogram("http_request_duration_seconds", "Durations.", ["method", "route"],
+                                              buckets=BUCKETS, registry=self.registry)
+        for kind in self.scenario.request_kinds():  # every series exists from t=0, as in the promtool input
+            requests.labels(kind.method, kind.route, str(kind.status), kind.tenant)
+            duration.labels(kind.method, kind.route)
+        self._start = self.clock.wall
+
+    def advance(self, step: int) -> None:
+        """The families as they are at ``step``, and the clock at its time."""
+        phase = self.scenario.phase_at(step)
+        if step:
+            for r in phase.traffic:
+                self._requests.labels(r.method, r.route, str(r.status), r.tenant).inc(r.n)
+                for _ in range(r.n):
+                    self._duration.labels(r.method, r.route).observe(r.seconds)
+        self._gauge("system_cpu_usage_ratio", phase.cpu)
+        self._gauge("system_memory_usage_ratio", phase.memory)
+        if phase.probe is not None:
+            self.probes.record(ProbeResult("api", phase.probe == 1.0, 0.001))
+        self.clock.wall = self._start + step * STEP_MS / 1000
 
     def _gauge(self, name: str, value: float | None) -> None:
         if value is None:
@@ -109,10 +119,14 @@ class Replay:
         self._gauges[name].set(value)
 
 
+def series_labels(signal: Signal) -> dict[str, str]:
+    """What the recorded series of ``signal`` keeps: ``job``, and ``instance`` for a per-replica signal."""
+    return {"job": JOB, "instance": INSTANCE} if signal.per_replica else {"job": JOB}
+
+
 def promtool_test(scenario: Scenario, replay: Replay, monitoring: MonitoringConfig, rule_file: str) -> dict[str, Any]:
     """A promtool test file: the table's firing set at every step, and the evaluator's rounded values."""
     alert_tests, expr_tests = [], []
-    series_labels = {"job": JOB, "instance": INSTANCE}
     for step in range(scenario.steps):
         at = f"{step * STEP_MS // 1000}s"
         expected = scenario.expected(step)
@@ -121,13 +135,13 @@ def promtool_test(scenario: Scenario, replay: Replay, monitoring: MonitoringConf
             if rule.name in expected:
                 labels = {**dict(rule.signal.selector), **rule.labels}
                 if rule.operator != "absent":
-                    labels.update(series_labels)
+                    labels.update(series_labels(rule.signal))
                 exp.append({"exp_labels": labels, "exp_annotations": rule.annotations})
             alert_tests.append({"eval_time": at, "alertname": rule.name, "exp_alerts": exp})
         for name, signal in SIGNALS.items():
             value = replay.values[step][name]
             precision = float(signal.unit.precision)
-            labels = {**series_labels, **dict(signal.selector)}
+            labels = {**series_labels(signal), **dict(signal.selector)}
             exp_samples = [] if value is None else [{
                 "labels": "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}",
                 "value": prom_round(value, precision)}]

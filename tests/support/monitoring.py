@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from exporter.monitoring.fleet_engine import FleetEngine
 from exporter.sla.probes import ProbeResult
 from tests.support.helpers import TWO_TENANTS, make_config_dir
 from tests.support.service import Service
@@ -31,6 +32,13 @@ rules:
     severity: error
     summary: Most API probes fail
 """
+
+
+def replica_labels(service: Service) -> dict[str, str]:
+    """What a per-replica signal's alert adds to its labels: its replica's ``instance`` in a fleet (PostgreSQL),
+    where the evaluator sees every replica's series; nothing on SQLite, where the one replica sees its own."""
+    engine = service.services.alerting
+    return {"instance": engine.instance} if isinstance(engine, FleetEngine) else {}
 
 
 def config_with(path: Path, monitoring: str) -> Path:

@@ -26,21 +26,19 @@ from exporter.monitoring.active_users import ActiveUsers
 from exporter.monitoring.alerts import Alert
 from exporter.monitoring.engine import AlertEngine
 from exporter.monitoring.maintenance import MaintenanceSchedule
-from exporter.sla.probes import ProbeCollector
 from exporter.telemetry.custom import CustomMetrics
 from exporter.telemetry.custom_audit import SubmissionDigest
 
 
 class MonitoringApi:
     def __init__(self, engine: AlertEngine, config: ConfigHolder, clock: Clock, active_users: ActiveUsers,
-                 probes: ProbeCollector, custom: CustomMetrics, digest: SubmissionDigest, auditing: Auditing,
+                 custom: CustomMetrics, digest: SubmissionDigest, auditing: Auditing,
                  maintenance: MaintenanceSchedule | None = None) -> None:
         self._engine = engine
         self._maintenance = maintenance
         self._config = config
         self._clock = clock
         self._active_users = active_users
-        self._probes = probes
         self._custom = custom
         self._digest = digest
         self._auditing = auditing
@@ -68,14 +66,15 @@ class MonitoringApi:
         """Current health: healthy, degraded (a warning fires) or unhealthy (an error fires), with the figures.
 
         ``services`` gives the latest probe of every probed service (the database among them); ``config`` the
-        configuration version this replica runs.
+        configuration version this replica runs. Behind a load balancer every replica answers alike: one
+        replica (``evaluator``) evaluates the rules over every replica's traffic and the others serve its
+        evaluation and its probes; ``replicas`` gives each replica's CPU, memory and API uptime.
         """
         window, users = self._window_and_users(request)
         holder = self._config
         config = out.ConfigState(holder.current.version, holder.generation, holder.ok, isoformat(holder.loaded_at))
-        return json_response(health.health(self._engine, holder.current.monitoring.services,
-                                           self._probes.latest, users, window, self._clock.now(), config,
-                                           self._silenced))
+        return json_response(health.health(self._engine, holder.current.monitoring.services, users, window,
+                                           self._clock.now(), config, self._silenced))
 
     @requires()
     @operation(out.MetricsOut)

@@ -107,9 +107,10 @@ class SlaApi:
         snapshot, engine, monitoring = self._tracker.snapshot(), self._engine, self._config.current.monitoring
         incidents, windows = self._incidents.current, self._maintenance.windows()
         phases = tuple((w.id, w.status(snapshot.at)) for w in windows)  # a window's start or end is a change
-        self._status.refresh((snapshot, engine.evaluations, monitoring, self._incidents.version, phases),
+        probes = engine.probes()  # the evaluating replica's, so that every replica shows the same components
+        self._status.refresh((snapshot, engine.generation, monitoring, self._incidents.version, phases, probes),
                              lambda: status_body(snapshot, engine.alerts(), monitoring, self._public_base_url,
-                                                 incidents, windows))
+                                                 incidents, windows, probes))
         return self._status
 
     def current_status(self) -> m.StatusOut:

@@ -24,11 +24,13 @@ from exporter.store.migrations import (
     v08_monitoring,
     v12_tenants,
     v13_audit_search,
+    v14_evaluator,
 )
 from exporter.store.migrations.model import Index, Migration
 
 MIGRATIONS: tuple[Migration, ...] = (*v01_base.MIGRATIONS, *v06_fleet.MIGRATIONS, *v08_monitoring.MIGRATIONS,
-                                     *v12_tenants.MIGRATIONS, *v13_audit_search.MIGRATIONS)
+                                     *v12_tenants.MIGRATIONS, *v13_audit_search.MIGRATIONS,
+                                     *v14_evaluator.MIGRATIONS)
 
 if [m.version for m in MIGRATIONS] != list(range(1, len(MIGRATIONS) + 1)):
     raise RuntimeError(f"migration versions must count up from 1: {[m.version for m in MIGRATIONS]}")

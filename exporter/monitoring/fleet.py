@@ -1,0 +1,158 @@
+"""One alert state for a fleet of replicas: the window over every replica's snapshots, and what the
+evaluating replica publishes for the others.
+
+Every replica snapshots its own metric families at each evaluation and writes the snapshot to the
+store (``durable.py``). One replica, elected by a lease in the store (``evaluator_lease``, renewed
+while it lives, free when it stops or expired when it dies), reads them all into a ``FleetWindow``
+where each series carries its replica's ``instance`` label, the way Prometheus sees each replica as
+a target. The signals then compute exactly what the generated rules compute over the scraped
+series: request signals summed over the fleet (``sum by (job)``), per-replica signals (CPU, memory,
+the API probe) one series per ``instance``. The evaluator publishes the result (figures, alerts,
+its probes) as one row, and every replica serves that row, so all of them answer alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+import msgspec
+
+from exporter.monitoring.alerts import Alert
+from exporter.monitoring.promql import Labels, Sample
+from exporter.monitoring.view import MonitorView
+from exporter.monitoring.window import Snapshot, Window
+
+INSTANCE = "instance"
+
+
+class ProbeOutcome(Protocol):
+    """What health and the status page need of a probe result (``sla.probes.ProbeResult`` is one)."""
+
+    @property
+    def success(self) -> bool: ...
+
+    @property
+    def degraded(self) -> bool: ...
+
+    @property
+    def duration_seconds(self) -> float: ...
+
+    @property
+    def at(self) -> float: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
+class FleetWindow(Window):
+    """The snapshots of the last ``length_ms`` of every replica; ``range`` labels each series ``instance``."""
+
+    def __init__(self, length_ms: int) -> None:
+        super().__init__(length_ms)
+        self._replicas: dict[str, Window] = {}
+        self._labelled: dict[tuple[str, Labels], Labels] = {}
+
+    def __len__(self) -> int:
+        return sum(len(w) for w in self._replicas.values())
+
+    @property
+    def instances(self) -> list[str]:
+        return sorted(self._replicas)
+
+    @property
+    def oldest_ms(self) -> int | None:
+        return min((t for w in self._replicas.values() if (t := w.oldest_ms) is not None), default=None)
+
+    def newest_of(self, instance: str) -> int | None:
+        window = self._replicas.get(instance)
+        return None if window is None else window.newest_ms
+
+    def add_from(self, instance: str, snapshot: Snapshot) -> None:
+        window = self._replicas.get(instance)
+        if window is None:
+            window = self._replicas[instance] = Window(self.length_ms)
+        window.length_ms = self.length_ms
+        window.add(snapshot)
+
+    def expire(self, now_ms: int) -> None:
+        """Drop what is older than the window at ``now_ms`` (a replica that stopped leaves with its last snapshot)."""
+        horizon = now_ms - self.length_ms
+        for instance, window in list(self._replicas.items()):
+            window.expire(horizon)
+            if not len(window):
+                del self._replicas[instance]
+        if len(self._labelled) > 200_000:
+            self._labelled.clear()
+
+    def clear(self) -> None:
+        self._replicas.clear()
+
+    def range(self, name: str, t_ms: int, range_ms: int, match: Callable[[Labels], bool] | None = None
+              ) -> dict[Labels, list[Sample]]:
+        out: dict[Labels, list[Sample]] = {}
+        for instance, window in self._replicas.items():
+            for labels, samples in window.range(name, t_ms, range_ms).items():
+                full = self._label(instance, labels)
+                if match is None or match(full):
+                    out[full] = samples
+        return out
+
+    def _label(self, instance: str, labels: Labels) -> Labels:
+        found = self._labelled.get((instance, labels))
+        if found is None:
+            found = self._labelled[(instance, labels)] = tuple(sorted((*labels, (INSTANCE, instance))))
+        return found
+
+
+# --- what the evaluator publishes -------------------------------------------------------------------------
+
+
+class PublishedProbe(msgspec.Struct, frozen=True):
+    service: str
+    success: bool
+    duration_seconds: float
+    detail: str
+    at: float
+    degraded: bool
+
+
+class PublishedAlert(msgspec.Struct, frozen=True):
+    id: str
+    alertname: str
+    severity: str
+    labels: dict[str, str]
+    state: str
+    value: float
+    active_at_ms: int
+    fired_at_ms: int | None
+    resolved_at_ms: int | None
+
+
+class Published(msgspec.Struct, frozen=True):
+    """The fleet's evaluation as every replica serves it."""
+
+    t_ms: int
+    evaluator: str
+    since_ms: int  # when the evaluator took the lease
+    view: MonitorView
+    alerts: list[PublishedAlert]
+    probes: dict[str, PublishedProbe]
+
+
+def published(t_ms: int, evaluator: str, since_ms: int, view: MonitorView, alerts: Iterable[Alert],
+              probes: Mapping[str, ProbeOutcome]) -> Published:
+    return Published(
+        t_ms, evaluator, since_ms, view,
+        [PublishedAlert(a.id, a.rule.name, a.rule.severity, dict(a.labels), a.state.value, a.value, a.active_at_ms,
+                        a.fired_at_ms, a.resolved_at_ms) for a in alerts],
+        {name: PublishedProbe(name, p.success, p.duration_seconds, p.detail, p.at, p.degraded)
+         for name, p in probes.items()})
+
+
+def encode(evaluation: Published) -> bytes:
+    return msgspec.msgpack.encode(evaluation)
+
+
+def decode(data: bytes) -> Published:
+    return msgspec.msgpack.decode(data, type=Published)
