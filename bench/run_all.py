@@ -30,6 +30,7 @@ FULL = [
     ("audit", ["audit_bench.py"]),
     ("custom-metric flood", ["custom_metrics_flood.py"]),
     ("fleet rate across replicas", ["fleet_rate.py", "--outage", "5"]),  # needs PostgreSQL and redis-server
+    ("one evaluator for the fleet", ["fleet_evaluation.py", "--replicas", "1", "3", "10"]),
 ]
 QUICK = [
     ("throughput", ["throughput.py", "--rounds", "2", "--seconds", "4"]),
@@ -43,6 +44,7 @@ QUICK = [
     ("soak", ["soak.py", "--minutes", "1"]),
     ("custom-metric flood", ["custom_metrics_flood.py", "-n", "20000", "-c", "32"]),
     ("fleet rate across replicas", ["fleet_rate.py", "--seconds", "5", "--warmup", "3"]),
+    ("one evaluator for the fleet", ["fleet_evaluation.py", "--replicas", "1", "3", "--routes", "10"]),
 ]
 
 

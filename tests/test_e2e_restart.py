@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.alertmanager_process import AlertmanagerProcess
 from tests.support.helpers import eventually, make_config_dir
-from tests.support.service_process import ServiceProcess, free_port, keep_sending
+from tests.support.service_process import ServiceProcess, free_port, sending
 
 pytestmark = pytest.mark.e2e
 
@@ -55,16 +55,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     assert "Traceback" not in made.service.log.read_text()
 
 
-@contextlib.asynccontextmanager
-async def failing(http: aiohttp.ClientSession) -> AsyncIterator[None]:
+def failing(http: aiohttp.ClientSession) -> contextlib.AbstractAsyncContextManager[None]:
     """500s, ten a second, while inside."""
-    task = asyncio.create_task(keep_sending(http, "/-/test/status/500", 0.1))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError):
-            await task
+    return sending(http, "/-/test/status/500", 0.1)
 
 
 async def body(http: aiohttp.ClientSession, path: str, headers: dict[str, str]) -> Any:

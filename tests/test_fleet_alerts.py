@@ -4,10 +4,9 @@ another takes over within two evaluation intervals and keeps the firing alert as
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 from tests.support.fleet import replicas, scrape
 from tests.support.helpers import eventually, make_config_dir
-from tests.support.service_process import ServiceProcess, keep_sending
+from tests.support.service_process import ServiceProcess, sending
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -44,16 +43,9 @@ def fleet(tmp_path: Path, postgres_url: str) -> Iterator[list[ServiceProcess]]:
         assert "Traceback" not in p.log.read_text()
 
 
-@contextlib.asynccontextmanager
-async def failing(http: aiohttp.ClientSession, replica: ServiceProcess) -> AsyncIterator[None]:
+def failing(http: aiohttp.ClientSession, replica: ServiceProcess) -> contextlib.AbstractAsyncContextManager[None]:
     """500s through one replica, twenty a second, while inside."""
-    task = asyncio.create_task(keep_sending(http, replica.url + "/-/test/status/500", 0.05))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError):
-            await task
+    return sending(http, replica.url + "/-/test/status/500", 0.05)
 
 
 async def answers(http: aiohttp.ClientSession, replica: ServiceProcess, token: str) -> dict[str, Any]:

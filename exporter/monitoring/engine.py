@@ -111,7 +111,7 @@ class AlertEngine:
         restored = []
         for item in found.alerts:
             state = self._rules.get((item.alertname, item.severity))
-            if state is not None and (alert := _revive(state.rule, item, now_ms)) is not None:
+            if state is not None and (alert := revive(state.rule, item, now_ms)) is not None:
                 state.alerts[alert.id] = alert
                 restored.append(alert)
         self.restored = tuple(restored)
@@ -136,12 +136,14 @@ class AlertEngine:
         return self._evaluate(self.window, t_ms, config)
 
     def _evaluate(self, window: Window, t_ms: int, config: MonitoringConfig) -> tuple[Evaluation, list[Alert]]:
-        r = config.window_ms
-        signals = {name: signal.evaluate(window, t_ms, r) for name, signal in SIGNALS.items()}
+        return self._advance(t_ms, *compute(window, t_ms, config.window_ms))
+
+    def _advance(self, t_ms: int, signals: Mapping[str, Vector], view: MonitorView) -> tuple[Evaluation, list[Alert]]:
+        """The rules' alerts moved to ``t_ms`` by the signals' values; the alerts that ended."""
         ended: list[Alert] = []
         for state in self._rules.values():
             ended.extend(state.eval(t_ms, holds(state.rule, signals[state.rule.signal.name])))
-        self.latest = Evaluation(t_ms, MappingProxyType(signals), compute_view(window, t_ms, r))
+        self.latest = Evaluation(t_ms, MappingProxyType(dict(signals)), view)
         self.evaluations += 1
         self.generation += 1
         return self.latest, ended
@@ -275,7 +277,13 @@ class AlertEngine:
         return counts
 
 
-def _revive(rule: AlertRule, item: RestoredAlert, now_ms: int) -> Alert | None:
+def compute(window: Window, t_ms: int, range_ms: int) -> tuple[dict[str, Vector], MonitorView]:
+    """Every signal's values and the health view at ``t_ms`` (reads the window, changes nothing)."""
+    signals = {name: signal.evaluate(window, t_ms, range_ms) for name, signal in SIGNALS.items()}
+    return signals, compute_view(window, t_ms, range_ms)
+
+
+def revive(rule: AlertRule, item: RestoredAlert, now_ms: int) -> Alert | None:
     """An alert read back from the store, under the rule in force now (None: a resolved one too old to list)."""
     try:
         state = AlertState(item.state)

@@ -13,13 +13,14 @@ its probes) as one row, and every replica serves that row, so all of them answer
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 import msgspec
 
 from exporter.monitoring.alerts import Alert
 from exporter.monitoring.promql import Labels, Sample
+from exporter.monitoring.restore import RestoredAlert
 from exporter.monitoring.view import MonitorView
 from exporter.monitoring.window import Snapshot, Window
 
@@ -74,12 +75,14 @@ class FleetWindow(Window):
             window = self._replicas[instance] = Window(self.length_ms)
         window.length_ms = self.length_ms
         window.add(snapshot)
+        self._ranges.clear()
 
     def expire(self, now_ms: int) -> None:
         """Drop what is older than the window at ``now_ms`` (a replica that stopped leaves with its last snapshot)."""
         horizon = now_ms - self.length_ms
         for instance, window in list(self._replicas.items()):
             window.expire(horizon)
+            self._ranges.clear()
             if not len(window):
                 del self._replicas[instance]
         if len(self._labelled) > 200_000:
@@ -87,15 +90,13 @@ class FleetWindow(Window):
 
     def clear(self) -> None:
         self._replicas.clear()
+        self._ranges.clear()
 
-    def range(self, name: str, t_ms: int, range_ms: int, match: Callable[[Labels], bool] | None = None
-              ) -> dict[Labels, list[Sample]]:
+    def _gather(self, name: str, t_ms: int, range_ms: int) -> dict[Labels, list[Sample]]:
         out: dict[Labels, list[Sample]] = {}
         for instance, window in self._replicas.items():
             for labels, samples in window.range(name, t_ms, range_ms).items():
-                full = self._label(instance, labels)
-                if match is None or match(full):
-                    out[full] = samples
+                out[self._label(instance, labels)] = samples
         return out
 
     def _label(self, instance: str, labels: Labels) -> Labels:
@@ -117,18 +118,6 @@ class PublishedProbe(msgspec.Struct, frozen=True):
     degraded: bool
 
 
-class PublishedAlert(msgspec.Struct, frozen=True):
-    id: str
-    alertname: str
-    severity: str
-    labels: dict[str, str]
-    state: str
-    value: float
-    active_at_ms: int
-    fired_at_ms: int | None
-    resolved_at_ms: int | None
-
-
 class Published(msgspec.Struct, frozen=True):
     """The fleet's evaluation as every replica serves it."""
 
@@ -136,7 +125,7 @@ class Published(msgspec.Struct, frozen=True):
     evaluator: str
     since_ms: int  # when the evaluator took the lease
     view: MonitorView
-    alerts: list[PublishedAlert]
+    alerts: list[RestoredAlert]  # as a restart reads them back: the same fields
     probes: dict[str, PublishedProbe]
 
 
@@ -144,8 +133,8 @@ def published(t_ms: int, evaluator: str, since_ms: int, view: MonitorView, alert
               probes: Mapping[str, ProbeOutcome]) -> Published:
     return Published(
         t_ms, evaluator, since_ms, view,
-        [PublishedAlert(a.id, a.rule.name, a.rule.severity, dict(a.labels), a.state.value, a.value, a.active_at_ms,
-                        a.fired_at_ms, a.resolved_at_ms) for a in alerts],
+        [RestoredAlert(a.id, a.rule.name, a.rule.severity, dict(a.labels), a.state.value, a.value, a.active_at_ms,
+                       a.fired_at_ms, a.resolved_at_ms) for a in alerts],
         {name: PublishedProbe(name, p.success, p.duration_seconds, p.detail, p.at, p.degraded)
          for name, p in probes.items()})
 

@@ -28,11 +28,12 @@ from prometheus_client import CollectorRegistry
 
 from exporter.core.clock import Clock
 from exporter.core.errors import StoreError
-from exporter.monitoring.alerts import Alert, AlertState
+from exporter.monitoring.alerts import Alert
 from exporter.monitoring.config import MonitoringConfig
 from exporter.monitoring.durable import decode as decode_snapshot
-from exporter.monitoring.engine import AlertEngine, Evaluation
-from exporter.monitoring.fleet import FleetWindow, ProbeOutcome, Published, PublishedAlert, decode, encode, published
+from exporter.monitoring.engine import AlertEngine, Evaluation, compute, revive
+from exporter.monitoring.fleet import FleetWindow, ProbeOutcome, Published, decode, encode, published
+from exporter.monitoring.restore import RestoredAlert
 from exporter.monitoring.window import Snapshot, to_ms
 from exporter.store import FleetEvaluationRow, Store
 
@@ -99,7 +100,10 @@ class FleetEngine(AlertEngine):
         else:
             await self._read_replicas(t_ms, config)
         fleet.expire(t_ms)
-        evaluation, ended = self._evaluate(fleet, t_ms, config)
+        # the window grows with the replicas (bench/fleet_evaluation.py): computed in a thread, so that the loop
+        # goes on serving meanwhile (nothing else touches the fleet's window: ticks hold the lock)
+        signals, view = await asyncio.to_thread(compute, fleet, t_ms, config.window_ms)
+        evaluation, ended = self._advance(t_ms, signals, view)
         await self._settle(evaluation, ended)
         await self._publish(evaluation)
         return evaluation
@@ -147,10 +151,10 @@ class FleetEngine(AlertEngine):
         if doc is not None and t_ms - doc.t_ms <= self._tolerance_ms:
             self._adopt(doc)
             kept = {a.id for a in self.alerts(include_resolved=True)}
-            self._to_clear.update(a.id for a in doc.alerts if a.id not in kept)  # their rule is gone
+            self._to_clear.update(a.alert_id for a in doc.alerts if a.alert_id not in kept)  # their rule is gone
         elif doc is not None:  # the fleet was not evaluated for longer than the tolerance: its episodes are over
             self._adopt_alerts([])
-            self._to_clear.update(a.id for a in doc.alerts)
+            self._to_clear.update(a.alert_id for a in doc.alerts)
         self.restored = tuple(self.alerts())
 
     async def _read_replicas(self, t_ms: int, config: MonitoringConfig) -> None:
@@ -189,21 +193,16 @@ class FleetEngine(AlertEngine):
 
     def _adopt(self, doc: Published) -> None:
         self._published = doc
-        self._adopt_alerts(doc.alerts)
+        self._adopt_alerts(doc.alerts, doc.t_ms)
         self.latest = Evaluation(doc.t_ms, MappingProxyType({}), doc.view)
         self.generation += 1
 
-    def _adopt_alerts(self, alerts: Iterable[PublishedAlert]) -> None:
+    def _adopt_alerts(self, alerts: Iterable[RestoredAlert], now_ms: int = 0) -> None:
         found: dict[tuple[str, str], dict[str, Alert]] = {key: {} for key in self._rules}
-        for a in alerts:
-            state = self._rules.get((a.alertname, a.severity))
-            try:
-                kind = AlertState(a.state)
-            except ValueError:
-                continue
-            if state is not None:
-                found[state.rule.key][a.id] = Alert(a.id, state.rule, dict(a.labels), a.value, kind, a.active_at_ms,
-                                                    a.fired_at_ms, a.resolved_at_ms)
+        for item in alerts:
+            state = self._rules.get((item.alertname, item.severity))
+            if state is not None and (alert := revive(state.rule, item, now_ms)) is not None:
+                found[state.rule.key][alert.id] = alert
         for key, state in self._rules.items():
             state.alerts = found[key]
 

@@ -100,6 +100,7 @@ class Window:
     def __init__(self, length_ms: int) -> None:
         self.length_ms = length_ms
         self._snapshots: deque[Snapshot] = deque()
+        self._ranges: dict[tuple[str, int, int], dict[Labels, list[Sample]]] = {}  # until the window changes
 
     def __len__(self) -> int:
         return len(self._snapshots)
@@ -110,6 +111,7 @@ class Window:
             while self._snapshots and self._snapshots[-1].t_ms >= snapshot.t_ms:
                 self._snapshots.pop()
         self._snapshots.append(snapshot)
+        self._ranges.clear()
         horizon = snapshot.t_ms - self.length_ms
         while self._snapshots and self._snapshots[0].t_ms < horizon:
             self._snapshots.popleft()
@@ -126,17 +128,26 @@ class Window:
         """Drop the snapshots older than ``horizon_ms`` (``add`` does this relative to the newest)."""
         while self._snapshots and self._snapshots[0].t_ms < horizon_ms:
             self._snapshots.popleft()
+            self._ranges.clear()
 
     def range(
         self, name: str, t_ms: int, range_ms: int, match: Callable[[Labels], bool] | None = None
     ) -> dict[Labels, list[Sample]]:
-        """``name{match}[range]`` at ``t_ms``: each series' samples with ``t - range <= ts <= t``."""
+        """``name{match}[range]`` at ``t_ms``: each series' samples with ``t - range <= ts <= t``. One evaluation
+        asks for the same range several times (each signal, each figure of the view): it is gathered once
+        until the window changes, and the answer must not be modified."""
+        key = (name, t_ms, range_ms)
+        out = self._ranges.get(key)
+        if out is None:
+            out = self._ranges[key] = self._gather(name, t_ms, range_ms)
+        return out if match is None else {labels: samples for labels, samples in out.items() if match(labels)}
+
+    def _gather(self, name: str, t_ms: int, range_ms: int) -> dict[Labels, list[Sample]]:
         out: dict[Labels, list[Sample]] = {}
         start = t_ms - range_ms
         for snapshot in self._snapshots:
             if snapshot.t_ms < start or snapshot.t_ms > t_ms:
                 continue
             for labels, value in snapshot.samples.get(name, {}).items():
-                if match is None or match(labels):
-                    out.setdefault(labels, []).append((snapshot.t_ms, value))
+                out.setdefault(labels, []).append((snapshot.t_ms, value))
         return out

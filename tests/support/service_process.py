@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import aiohttp
@@ -95,3 +96,15 @@ async def keep_sending(http: aiohttp.ClientSession, path: str, pause: float, hea
         async with http.get(path, headers=headers) as r:
             await r.read()
         await asyncio.sleep(pause)
+
+
+@contextlib.asynccontextmanager
+async def sending(http: aiohttp.ClientSession, path: str, pause: float) -> AsyncIterator[None]:
+    """``keep_sending`` on ``path`` while inside (e.g. 500s from ``/-/test/status/500``: an error burst)."""
+    task = asyncio.create_task(keep_sending(http, path, pause))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError):
+            await task
