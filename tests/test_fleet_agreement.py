@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from exporter.monitoring.active_users import ActiveUsers
 from exporter.monitoring.alerts import AlertState
 from exporter.monitoring.fleet_engine import FleetEngine
 from exporter.monitoring.promql import prom_round
@@ -105,3 +106,34 @@ async def test_one_evaluator_over_both_replicas_agrees_with_prometheus(shared_st
     }
     run = promtool.test_rules(tmp_path / "fleet_test.yml", test_file)
     assert 0 == run.returncode, run.stdout[-6000:] + run.stderr[-2000:]
+
+
+async def test_active_users_are_counted_over_every_replica(shared_store: Store) -> None:
+    """Keys seen by either replica count once each, on both replicas, and leave the count with the window."""
+    engines, users, clocks = [], [], []
+    for instance in (A, B):
+        registry, clock = CollectorRegistry(), FakeClock()
+        seen = ActiveUsers(clock)
+        engines.append(FleetEngine(registry, clock, lambda: MONITORING, shared_store, instance=instance,
+                                   recent_keys=seen.take_recent))
+        users.append(seen)
+        clocks.append(clock)
+    a, b = engines
+
+    async def step(seconds: float) -> None:
+        for clock in clocks:
+            clock.advance(seconds)
+        await b.tick()  # the follower's snapshot first, then the evaluator reads it
+        await a.tick()
+        await b.follow_once()
+
+    await a.tick()  # A takes the lease
+    await step(1)
+    users[0].seen("acme", "key_1")
+    users[0].seen("globex", "key_9")
+    users[1].seen("acme", "key_1")  # the same key through the other replica: one user
+    users[1].seen("acme", "key_2")
+    await step(15)
+    assert a.active_users() == b.active_users() == {"acme": ["key_1", "key_2"], "globex": ["key_9"]}
+    await step(MONITORING.window_ms / 1000 + 30)  # nobody since: they leave with the window
+    assert a.active_users() == b.active_users() == {}

@@ -1,6 +1,7 @@
 """One alert state for the fleet, end to end: three replicas (real processes, real clocks) on one PostgreSQL. An
-error burst sent through one replica is seen by all three alike; the evaluating replica killed with SIGKILL,
-another takes over within two evaluation intervals and keeps the firing alert as it was."""
+error burst sent through one replica, and a user seen by one replica, are seen by all three alike; the evaluating
+replica killed with SIGKILL, another takes over within two evaluation intervals and keeps the firing alert as it
+was."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ async def answers(http: aiohttp.ClientSession, replica: ServiceProcess, token: s
         status = await r.json()
     return {
         "status": health["status"], "evaluator": health["evaluator"], "evaluated_at": health["evaluated_at"],
+        "active_users": health["active_users"],
         "error_rate": health["error_rate"], "response_time": health["response_time"],
         "health_alerts": health["alerts"], "replicas": sorted(health["replicas"]),
         "alerts": [(a["id"], a["state"], a["since"], a["value"]) for a in alerts["alerts"]],
@@ -83,6 +85,7 @@ async def test_every_replica_answers_alike_and_a_killed_evaluator_is_replaced_wi
     within two evaluation intervals a survivor evaluates (fresh ``evaluated_at``), the alert keeps its id and
     ``since``, and the two survivors still answer alike."""
     operator = fleet[0].cli("keys", "create", "--tenant", "default-tenant", "--role", "operator").stdout.strip()
+    viewer = fleet[0].cli("keys", "create", "--tenant", "default-tenant", "--role", "viewer").stdout.strip()
     for p in fleet:
         p.start()
     ids = [f"replica-{i}" for i in range(3)]
@@ -92,12 +95,16 @@ async def test_every_replica_answers_alike_and_a_killed_evaluator_is_replaced_wi
         survivors = [p for p in fleet if p is not dead]
         async with failing(http, survivors[-1]):  # through a replica that does not evaluate
             async def fired() -> dict[str, Any] | None:
+                async with http.get(fleet[1].url + "/api/tenant/config",
+                                    headers={"Authorization": f"Bearer {viewer}"}) as r:
+                    assert 200 == r.status  # a user that only replica-1 sees
                 answer = await alike(http, fleet, operator)
                 return answer if answer and answer["status"] == "unhealthy" and len(answer["replicas"]) == 3 \
                     else None
 
             before = await eventually(fired, "all three replicas unhealthy alike", deadline=40)
             [alert] = before["alerts"]
+            assert 2 == before["active_users"]  # the operator asking, and the viewer only replica-1 saw
             assert [("ErrorRateHigh", "firing")] == [(a["alertname"], a["state"]) for a in before["health_alerts"]]
             assert (ids[fleet.index(dead)], ids) == (before["evaluator"]["instance"], before["replicas"])
             assert [1.0 if p is dead else 0.0 for p in fleet] == await evaluators(http, fleet)

@@ -32,7 +32,7 @@ def test_active_users_are_capped_and_forget_the_least_recent() -> None:
         users.seen("acme", key)
         clock.advance(10)
     users.seen("globex", "b")  # "b" seen again, under another tenant: a separate principal
-    assert (3, 1, 2) == (users.count(3600), users.count(3600, "globex"), users.count(15))
+    assert (3, 1, 2) == (len(users.keys(3600)), len(users.keys(3600, "globex")), len(users.keys(15)))
 
 
 def test_tenants_are_summed_and_a_new_series_counts_from_its_first_sample() -> None:

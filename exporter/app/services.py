@@ -157,9 +157,14 @@ def build_services(settings: Settings, registry: CollectorRegistry, clock: Clock
     instance = settings.replica
     probe_results = ProbeCollector(registry)
     # on PostgreSQL, replicas share the store: one of them evaluates the rules for all (monitoring/fleet.py)
-    engine = FleetEngine if the_store.backend == "postgres" else AlertEngine
-    alerting = engine(registry, clock, monitoring, the_store, instance=instance,
-                      outage_tolerance=settings.alert_outage_tolerance, probes=lambda: probe_results.latest)
+    alerting: AlertEngine
+    if the_store.backend == "postgres":
+        alerting = FleetEngine(registry, clock, monitoring, the_store, instance=instance,
+                               outage_tolerance=settings.alert_outage_tolerance, probes=lambda: probe_results.latest,
+                               recent_keys=active_users.take_recent)
+    else:
+        alerting = AlertEngine(registry, clock, monitoring, the_store, instance=instance,
+                               outage_tolerance=settings.alert_outage_tolerance, probes=lambda: probe_results.latest)
     maintenance = MaintenanceSchedule(the_store, clock, lambda: holder.current.monitoring.maintenance)
     sla = SlaTracker(the_store, clock, monitoring, instance, flush_interval=settings.sla_flush_interval,
                      registry=registry, maintenance=maintenance)

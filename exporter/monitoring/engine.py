@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -89,6 +89,10 @@ class AlertEngine:
     def evaluated_by(self) -> tuple[str, int | None] | None:
         """The replica whose evaluation this is, and since when it evaluates (None: alone, or not known yet)."""
         return self.instance, None
+
+    def active_users(self) -> Mapping[str, Sequence[str]] | None:
+        """The keys any replica saw in the window, by tenant, as of the latest evaluation (None: alone)."""
+        return None
 
     def probes(self) -> Mapping[str, ProbeOutcome]:
         """The latest probe of each service: the evaluating replica's, so that every replica shows the same."""

@@ -14,6 +14,7 @@ its probes) as one row, and every replica serves that row, so all of them answer
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Protocol
 
 import msgspec
@@ -106,6 +107,28 @@ class FleetWindow(Window):
         return found
 
 
+# --- active users: the keys each replica saw, carried in its snapshots ----------------------------------------
+
+ACTIVE_KEYS = "tenant_exporter_active_keys"  # a family of the snapshots only (never exported): key -> last seen
+
+
+def with_active_keys(snapshot: Snapshot, recent: Mapping[tuple[str, str], float]) -> Snapshot:
+    """``snapshot`` with the keys its replica saw since its previous snapshot (tenant, key id -> when)."""
+    keys: dict[Labels, float] = {(("key", key), ("tenant", tenant)): at for (tenant, key), at in recent.items()}
+    return Snapshot(snapshot.t_ms, MappingProxyType({**snapshot.samples, ACTIVE_KEYS: MappingProxyType(keys)}))
+
+
+def active_users(window: Window, t_ms: int, range_ms: int) -> dict[str, list[str]]:
+    """The keys seen by any replica in the range ending at ``t_ms``, by tenant (sorted, each once)."""
+    cutoff = (t_ms - range_ms) / 1000
+    seen: dict[str, set[str]] = {}
+    for labels, samples in window.range(ACTIVE_KEYS, t_ms, range_ms).items():
+        if max(at for _, at in samples) >= cutoff:
+            d = dict(labels)
+            seen.setdefault(d.get("tenant", ""), set()).add(d.get("key", ""))
+    return {tenant: sorted(keys) for tenant, keys in seen.items()}
+
+
 # --- what the evaluator publishes -------------------------------------------------------------------------
 
 
@@ -127,16 +150,17 @@ class Published(msgspec.Struct, frozen=True):
     view: MonitorView
     alerts: list[RestoredAlert]  # as a restart reads them back: the same fields
     probes: dict[str, PublishedProbe]
+    active_users: dict[str, list[str]] = msgspec.field(default_factory=dict)  # keys seen in the window, by tenant
 
 
 def published(t_ms: int, evaluator: str, since_ms: int, view: MonitorView, alerts: Iterable[Alert],
-              probes: Mapping[str, ProbeOutcome]) -> Published:
+              probes: Mapping[str, ProbeOutcome], active_users: Mapping[str, list[str]]) -> Published:
     return Published(
         t_ms, evaluator, since_ms, view,
         [RestoredAlert(a.id, a.rule.name, a.rule.severity, dict(a.labels), a.state.value, a.value, a.active_at_ms,
                        a.fired_at_ms, a.resolved_at_ms) for a in alerts],
         {name: PublishedProbe(name, p.success, p.duration_seconds, p.detail, p.at, p.degraded)
-         for name, p in probes.items()})
+         for name, p in probes.items()}, dict(active_users))
 
 
 def encode(evaluation: Published) -> bytes:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from types import MappingProxyType
 
@@ -32,21 +32,41 @@ from exporter.monitoring.alerts import Alert
 from exporter.monitoring.config import MonitoringConfig
 from exporter.monitoring.durable import decode as decode_snapshot
 from exporter.monitoring.engine import AlertEngine, Evaluation, compute, revive
-from exporter.monitoring.fleet import FleetWindow, ProbeOutcome, Published, decode, encode, published
+from exporter.monitoring.fleet import (
+    FleetWindow,
+    ProbeOutcome,
+    Published,
+    active_users,
+    decode,
+    encode,
+    published,
+    with_active_keys,
+)
+from exporter.monitoring.promql import Vector
 from exporter.monitoring.restore import RestoredAlert
+from exporter.monitoring.view import MonitorView
 from exporter.monitoring.window import Snapshot, to_ms
 from exporter.store import FleetEvaluationRow, Store
 
 log = logging.getLogger(__name__)
 
 
+def _compute(window: FleetWindow, t_ms: int, range_ms: int
+             ) -> tuple[dict[str, Vector], MonitorView, dict[str, list[str]]]:
+    signals, view = compute(window, t_ms, range_ms)
+    return signals, view, active_users(window, t_ms, range_ms)
+
+
 class FleetEngine(AlertEngine):
     def __init__(
         self, registry: CollectorRegistry, clock: Clock, monitoring: Callable[[], MonitoringConfig], store: Store,
         *, instance: str, outage_tolerance: float = 3600.0, probes: Callable[[], Mapping[str, ProbeOutcome]] = dict,
+        recent_keys: Callable[[], Mapping[tuple[str, str], float]] = dict,
     ) -> None:
         super().__init__(registry, clock, monitoring, store, instance=instance, outage_tolerance=outage_tolerance,
                          probes=probes)
+        self._recent_keys = recent_keys  # the keys this replica saw since its last snapshot (active users)
+        self._active: dict[str, list[str]] = {}
         self._fleet = FleetWindow(self.window.length_ms)
         self.leading = False  # until this replica takes the lease
         self.evaluator: str | None = None  # the replica that holds it, when known
@@ -62,6 +82,10 @@ class FleetEngine(AlertEngine):
             return self.instance, self._lease_since_ms
         doc = self._published
         return None if doc is None else (doc.evaluator, doc.since_ms)
+
+    def active_users(self) -> Mapping[str, Sequence[str]] | None:
+        doc = self._published
+        return None if doc is None else doc.active_users
 
     def probes(self) -> Mapping[str, ProbeOutcome]:
         if self.leading or self._published is None:
@@ -82,7 +106,7 @@ class FleetEngine(AlertEngine):
         config = self._sync_config()
         fleet = self._fleet
         t_ms = to_ms(self._clock.now())
-        snapshot = self._snapshotter.take(t_ms)
+        snapshot = with_active_keys(self._snapshotter.take(t_ms), self._recent_keys())
         self.memory.note(snapshot, config.window_ms)
         fleet.length_ms = config.window_ms
         fleet.add_from(self.instance, snapshot)
@@ -102,7 +126,7 @@ class FleetEngine(AlertEngine):
         fleet.expire(t_ms)
         # the window grows with the replicas (bench/fleet_evaluation.py): computed in a thread, so that the loop
         # goes on serving meanwhile (nothing else touches the fleet's window: ticks hold the lock)
-        signals, view = await asyncio.to_thread(compute, fleet, t_ms, config.window_ms)
+        signals, view, self._active = await asyncio.to_thread(_compute, fleet, t_ms, config.window_ms)
         evaluation, ended = self._advance(t_ms, signals, view)
         await self._settle(evaluation, ended)
         await self._publish(evaluation)
@@ -172,7 +196,7 @@ class FleetEngine(AlertEngine):
 
     async def _publish(self, evaluation: Evaluation) -> None:
         doc = published(evaluation.t_ms, self.instance, self._lease_since_ms, evaluation.view,
-                        self.alerts(include_resolved=True), self._local_probes())
+                        self.alerts(include_resolved=True), self._local_probes(), self._active)
         self._published = doc
         try:
             if not await self._store.publish_evaluation(FleetEvaluationRow(self.instance, doc.t_ms, encode(doc))):

@@ -55,10 +55,15 @@ class MonitoringApi:
         return window.id if window is not None else None
 
     def _window_and_users(self, request: web.Request) -> tuple[float, int]:
-        """The window in seconds, and the active users the caller may count (its tenant's; all for operators)."""
+        """The window in seconds, and the active users the caller may count (its tenant's; all for operators), seen
+        by any replica."""
         window = self._config.current.monitoring.window_ms / 1000
         tenant = None if request[PRINCIPAL].is_operator else request[TENANT].id
-        return window, self._active_users.count(window, tenant)
+        seen = self._active_users.keys(window, tenant)  # this replica's, up to this request
+        fleet = self._engine.active_users()  # every replica's, as of the latest evaluation (in a fleet)
+        if fleet is not None:
+            seen |= {(t, key) for t, keys in fleet.items() if tenant in (None, t) for key in keys}
+        return window, len(seen)
 
     @requires()
     @operation(out.HealthOut)
