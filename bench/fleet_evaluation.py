@@ -76,7 +76,7 @@ def measure(replicas: int, routes: int) -> tuple[int, int, int, float, float, fl
         evaluating.append(time.perf_counter() - start)
         assert signals["error_rate"]
         start = time.perf_counter()
-        blob = fleet.encode(fleet.published(t_ms, names[0], 0, view, [], {}))
+        blob = fleet.encode(fleet.published(t_ms, names[0], 0, view, [], {}, {}))
         fleet.decode(blob)
         publishing.append(time.perf_counter() - start)
         doc_bytes = len(blob)

@@ -140,6 +140,13 @@ async def test_tenants_reach_every_replica_across_a_database_outage(pair: list[S
                                                                                "Idempotency-Key": "signup-8"}) as r:
             assert 503 == r.status
         assert 200 == await on_b("initech")  # served from memory while the database is away
+
+        async def sync_failures() -> float | None:
+            async with http.get(b.url + "/metrics") as r:
+                return value(await r.text(), "tenant_exporter_tenant_sync_failures_total") or None
+
+        await eventually(sync_failures, "b's tenant sync failing while the database is away", deadline=15)
+        assert 200 == await on_b("initech")  # ... and still served
         private_pg.start()
         private_pg.wait_ready()
         async with http.post(a.url + ADMIN_TENANTS, json=spec("hooli"), headers={**headers,
