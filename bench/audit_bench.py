@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import statistics
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from prometheus_client import CollectorRegistry
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import save_report  # noqa: E402
 from exporter.audit.chain import seal, verify_chain  # noqa: E402
 from exporter.audit.events import Actor, EventDraft, Target, to_record  # noqa: E402
 from exporter.audit.recorder import AuditLog, append_events  # noqa: E402
@@ -281,10 +281,7 @@ async def main() -> None:
             report[f"{backend} export"] = {"fill_seconds": round(fill_seconds, 1), "runs": exports}
             print(f"\n### {backend}: export of {args.export_events:,} events "
                   f"(written in {fill_seconds:.0f} s)\n\n{table(exports)}")
-    out = ROOT / "bench" / "results" / f"audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"\nsaved {out.relative_to(ROOT)}; load average at start {report['load_avg']}")
+    save_report("audit", report)
 
 
 if __name__ == "__main__":

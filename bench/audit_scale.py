@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bench.audit_corpus import BIG, SMALL_TENANTS  # noqa: E402
 from bench.audit_load import load, sqlite_path  # noqa: E402
 from bench.audit_searches import cases, percentile, time_case  # noqa: E402
+from bench.common import save_report  # noqa: E402
 from exporter.audit.events import Actor, EventDraft, Target  # noqa: E402
 from exporter.audit.recorder import AuditLog  # noqa: E402
 from exporter.core.clock import SystemClock  # noqa: E402
@@ -271,10 +272,7 @@ async def main() -> None:
                 await drop(backend, args)
                 kept.pop(backend, None)
                 meta_file.write_text(json.dumps(kept))
-    out = ROOT / "bench" / "results" / f"audit-scale-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"\nsaved {out.relative_to(ROOT)}; load average at start {report['load_avg']}")
+    save_report("audit-scale", report)
 
 
 if __name__ == "__main__":

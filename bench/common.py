@@ -6,6 +6,7 @@ holds on any machine even where the absolute figures do not.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,7 +19,9 @@ import time
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -156,3 +159,11 @@ def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     lines = [fmt.format(*header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += [fmt.format(*(str(x) for x in row)) for row in rows]
     return "\n".join(lines)
+
+
+def save_report(prefix: str, report: dict[str, Any]) -> None:
+    """Write ``report`` to bench/results/<prefix>-<UTC time>.json and say where, with the load average at start."""
+    out = ROOT / "bench" / "results" / f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"\nsaved {out.relative_to(ROOT)}; load average at start {report['load_avg']}")

@@ -39,6 +39,16 @@ async def acknowledge(service: Service, alert_id: str) -> None:
         assert 200 == r.status
 
 
+async def with_failed_probes(make_service: ServiceFactory, config: Path, rng: random.Random, failures: int, *,
+                             after_success: bool = True) -> Service:
+    """replica-a, with (one successful probe, then) ``failures`` failed ones on a jittering clock."""
+    service = await make_service(config_dir=config, instance_id="replica-a")
+    if after_success:
+        await jittered(service, rng, probe=True)
+    await jittered(service, rng, probe=False, times=failures)
+    return service
+
+
 async def restart(old: Service, make_service: ServiceFactory, config: Path, stopped: float, **settings: object,
                   ) -> Service:
     """Stop ``old`` cleanly, let ``stopped`` seconds pass, start the same replica again (it evaluates once at start)."""
@@ -53,9 +63,7 @@ async def test_a_firing_alert_is_firing_with_the_same_since_at_the_first_evaluat
     """UptimeDown fires; 40 s after a stop the restarted service answers unhealthy at once, with the alert firing
     under the same id, since and fired_at, before any new probe."""
     rng, config = random.Random(1), config_with(tmp_path, PROBE_RULES)
-    first = await make_service(config_dir=config, instance_id="replica-a")
-    await jittered(first, rng, probe=True)
-    await jittered(first, rng, probe=False, times=7)
+    first = await with_failed_probes(make_service, config, rng, 7)
     before = (await alerts(first))["UptimeDown"]
     assert "firing" == before["state"]
     second = await restart(first, make_service, config, 40)
@@ -71,9 +79,7 @@ async def test_a_pending_alert_keeps_its_for_clock_across_a_restart(make_service
     """UptimeDown (for 1m) is pending when the service stops for 20 s: it fires one minute after it became
     pending, not one minute after the start."""
     rng, config = random.Random(2), config_with(tmp_path, PROBE_RULES)
-    first = await make_service(config_dir=config, instance_id="replica-a")
-    await jittered(first, rng, probe=True)
-    await jittered(first, rng, probe=False, times=2)
+    first = await with_failed_probes(make_service, config, rng, 2)
     pending = (await alerts(first))["UptimeDown"]
     assert "pending" == pending["state"]
     second = await restart(first, make_service, config, 20)
@@ -135,9 +141,7 @@ async def test_an_acknowledgement_never_leaks_into_the_next_episode(
     """An operator acknowledges the firing UptimeDown; the service restarts; probes then go as ``after_start``
     says ('+' up, '-' down): the alert that fires at the end is acknowledged only if it is the same episode."""
     rng, config = random.Random(4), config_with(tmp_path, PROBE_RULES)
-    first = await make_service(config_dir=config, instance_id="replica-a")
-    await jittered(first, rng, probe=True)
-    await jittered(first, rng, probe=False, times=7)
+    first = await with_failed_probes(make_service, config, rng, 7)
     alert = (await alerts(first))["UptimeDown"]
     await acknowledge(first, alert["id"])
     second = await restart(first, make_service, config, stopped)
@@ -154,8 +158,7 @@ async def test_another_replica_takes_over_the_alerts_only_in_a_fleet(make_servic
     On PostgreSQL the replicas are one fleet: the next evaluator goes on with the fleet's alerts (the first
     replica's uptime alert, labelled with its instance, firing since the same instant)."""
     rng, config = random.Random(5), config_with(tmp_path, PROBE_RULES)
-    first = await make_service(config_dir=config, instance_id="replica-a")
-    await jittered(first, rng, probe=False, times=7)
+    first = await with_failed_probes(make_service, config, rng, 7, after_success=False)
     before = (await alerts(first))["UptimeDown"]
     await first.client.close()
     other = await make_service(config_dir=config, instance_id="replica-b")
@@ -174,8 +177,7 @@ async def test_a_window_that_fills_with_a_jittery_clock_clears_what_ended_unwatc
     is not active once its window has seen a whole window length, however the evaluations fall (the old check
     needed one to land exactly on the window's start)."""
     rng, config = random.Random(6), config_with(tmp_path, PROBE_RULES)
-    first = await make_service(config_dir=config, instance_id="replica-a")
-    await jittered(first, rng, probe=False, times=7)
+    first = await with_failed_probes(make_service, config, rng, 7, after_success=False)
     await acknowledge(first, (await alerts(first))["UptimeDown"]["id"])
     await first.client.close()
     fresh = await make_service(config_dir=config, instance_id="replica-b")

@@ -14,12 +14,12 @@ their own (tenants stored in the database, say) without a second mechanism.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from exporter.core.clock import Clock
 from exporter.core.errors import StoreError
+from exporter.core.polling import poll_forever
 from exporter.store.protocol import Store
 from exporter.store.records import FleetChange
 
@@ -36,7 +36,6 @@ class ChangeFeed:
         self._subscribers: dict[str, Subscriber] = {}
         self._seen: dict[str, int] = {}
         self._unpublished: dict[str, str] = {}  # topic -> version, published when the database is back
-        self._failing = False
 
     def subscribe(self, topic: str, apply: Subscriber) -> None:
         self._subscribers[topic] = apply
@@ -77,13 +76,4 @@ class ChangeFeed:
             await apply(change)
 
     async def run_forever(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.poll()
-            except StoreError as e:
-                if not self._failing:
-                    log.warning("cannot read changes made on other replicas (trying again): %s", e)
-                self._failing = True
-            else:
-                self._failing = False
+        await poll_forever(self.poll, interval, "changes made on other replicas")

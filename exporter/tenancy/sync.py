@@ -8,18 +8,15 @@ named counter watched on an interval), for other shared state to use the same wa
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter
 
-from exporter.core.errors import StoreError
+from exporter.core.polling import poll_forever
 from exporter.store import Store
 from exporter.store.tenants_sql import TENANTS
 from exporter.tenancy.directory import TenantDirectory
 
-log = logging.getLogger(__name__)
 PAGE = 2000
 
 
@@ -39,13 +36,7 @@ class RevisionFeed:
         return True
 
     async def run_forever(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.poll()
-            except StoreError as e:
-                self._failures.inc()
-                log.warning("%s: cannot read changes from the store (retrying): %s", self._name, e)
+        await poll_forever(self.poll, interval, f"{self._name} changes", self._failures.inc)
 
 
 class TenantSync:
