@@ -9,11 +9,12 @@ small log too.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from exporter.store import AuditFilter, Store, audit_search, audit_text, store_for
+from exporter.store import AuditFilter, Store, audit_search, audit_text, store_for, text_months
 from exporter.store.migrations import MIGRATIONS
 from tests.support.audit_search_data import START, events, expected, search_all, write
 
@@ -142,3 +143,60 @@ async def test_events_written_and_deleted_while_the_text_index_fills_are_found_a
         await store.execute("INSERT INTO audit_events_fts (audit_events_fts) VALUES ('integrity-check')")
     await store.close()
     assert expected([r for r in RECORDS if r.id in kept], flt) == found
+
+
+MONTHLY = events(600, seed=11, spacing=16 * 3600.0)  # 400 days: 14 calendar months, a month boundary every ~45 events
+MONTHLY_SEARCHES = {
+    "text in many events": AuditFilter(BIG, text="alpha"),
+    "text in another case, every tenant": AuditFilter(None, text="BETA"),
+    "text holding an underscore, in a time range across months": AuditFilter(
+        BIG, text="gamma_delta", since=START + 60 * 86400, until=START + 200 * 86400),
+    "text in no event": AuditFilter(BIG, text="nothing here"),
+    "actor and text": AuditFilter(BIG, actor="ops", text="plain"),
+}
+
+
+@pytest.fixture
+async def monthly(postgres_url: str) -> AsyncIterator[Store]:
+    """PostgreSQL, events over 14 months, every index built (one text index per month among them)."""
+    store = store_for(postgres_url)
+    await store.open()
+    await store.migrate()
+    await write(store, MONTHLY)
+    await store.migrate_online()
+    yield store
+    await store.close()
+
+
+async def month_indexes(store: Store) -> list[str]:
+    return sorted(await text_months.indexed(store.fetch))
+
+
+async def test_postgres_keeps_a_text_index_for_each_month_from_the_oldest_event_to_the_next_month(
+    monthly: Store,
+) -> None:
+    """One per month of the log, and next month's ahead of it; once retention emptied a month, its index goes."""
+    spans = text_months.months(min(r.time for r in MONTHLY), max(time.time(), max(r.time for r in MONTHLY)))
+    want = [text_months.index_name(start) for start, _ in spans]
+    want.append(text_months.index_name(spans[-1][1]))
+    have = await month_indexes(monthly)
+    oldest = min(MONTHLY, key=lambda r: r.time)
+    await monthly.execute("DELETE FROM audit_events WHERE time < ?", text_months.months(oldest.time, oldest.time)[0][1])
+    await monthly.migrate_online()
+    assert (want, want[1:]) == (have, await month_indexes(monthly))
+
+
+@pytest.mark.parametrize("case", list(MONTHLY_SEARCHES), ids=list(MONTHLY_SEARCHES))
+async def test_postgres_text_searches_month_by_month_find_what_the_whole_log_index_finds(
+    monthly: Store, thresholds: str, case: str
+) -> None:
+    """Every page, newest first and oldest first, through the month indexes; then, with one month's index
+    missing (a build in progress), through the index of the whole log: the same events in the same order."""
+    flt = MONTHLY_SEARCHES[case]
+    want = (expected(MONTHLY, flt), expected(MONTHLY, flt, newest_first=False))
+    by_month = (await search_all(monthly, flt, limit=7), await search_all(monthly, flt, limit=11, newest_first=False))
+    middle = text_months.index_name(MONTHLY[300].time)
+    await monthly.execute(f"DROP INDEX {middle}")
+    whole_log = (await search_all(monthly, flt, limit=7), await search_all(monthly, flt, limit=11, newest_first=False))
+    assert (want, want) == (by_month, whole_log)
+

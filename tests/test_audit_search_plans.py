@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from exporter.store import AuditFilter, AuditRecord, Store, store_for
+from exporter.store import AuditFilter, AuditRecord, Store, store_for, text_months
 from exporter.store import audit_filters as q
 from exporter.store.records import AuditFilter as Filter
 
@@ -100,6 +100,17 @@ async def test_text_is_looked_up_in_the_text_index(big_log: Store) -> None:
         text = await plan(big_log, (sql, (*args, 51)), small_table=True)
         expected = ["Bitmap Index Scan on audit_events_text"]
     assert expected == [e for e in expected if e in text], text
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_postgres_reads_a_month_of_text_through_that_months_index(big_log: Store) -> None:
+    """PostgreSQL reads text a month at a time (store/text_months.py): each month's query is planned on the
+    index of that month, which holds a month's entries, not on the whole log's."""
+    s = q.build_search(Filter(None, text="rare-needle"), after=None, newest_first=True, hints=False)
+    start, end = text_months.months(1_795_000_000.0, 1_795_000_000.0)[0]
+    sql, args = q.gathered(q.within(s, start, end))
+    text = await plan(big_log, (sql, (*args, 51)), small_table=True)
+    assert f"Bitmap Index Scan on {text_months.index_name(start)}" in text, text
 
 
 async def test_the_newest_rows_of_a_tenant_are_read_in_time_order_from_an_index(big_log: Store) -> None:

@@ -21,7 +21,7 @@ from exporter.audit.events import Actor
 from exporter.core.errors import StoreError
 from exporter.http.routes.metrics import MetricsApi
 from exporter.http.server import ProblemAppRunner
-from exporter.store import start_store
+from exporter.store import start_store, text_months
 
 log = logging.getLogger(__name__)
 IDEMPOTENCY_KEPT = 24 * 3600.0  # seconds an Idempotency-Key answers a retry (as Stripe's)
@@ -58,10 +58,14 @@ async def store(s: Services) -> AsyncIterator[None]:
 
 
 async def _migrate_online(s: Services) -> None:
-    try:
-        await s.store.migrate_online()
-    except StoreError as e:  # searches work without the indexes meanwhile; the next start tries again
-        log.warning("building indexes in the background failed (retried at the next start): %s", e)
+    """Now, then every few hours: PostgreSQL's text index of the month to come is built ahead of it."""
+    while True:
+        try:
+            await s.store.migrate_online()
+        except StoreError as e:  # searches work without the indexes meanwhile
+            log.warning("building indexes in the background failed (retried in %.0f h): %s",
+                        text_months.CHECK_SECONDS / 3600, e)
+        await asyncio.sleep(text_months.CHECK_SECONDS)
 
 
 @asynccontextmanager

@@ -221,6 +221,16 @@ def scope_count(s: Search, cap: int) -> Query:
             (*s.scope.args, cap))
 
 
+def scope_span(s: Search) -> Query:
+    """The oldest and newest time in the scope (two probes of its time index)."""
+    return f"SELECT min(time), max(time) FROM audit_events{s.scope.where()}", s.scope.args
+
+
+def within(s: Search, start: float, end: float) -> Search:
+    """``s`` narrowed to ``[start, end)``: on PostgreSQL, the condition of that month's text index."""
+    return replace(s, scope=s.scope + clause("time >= ?", start) + clause("time < ?", end))
+
+
 def text_count(phrase: str, cap: int) -> Query:
     """How many rows SQLite's text index gives for ``phrase``, counted up to ``cap``."""
     return "SELECT count(*) FROM (SELECT 1 FROM audit_events_fts WHERE audit_events_fts MATCH ? LIMIT ?) AS c", (

@@ -13,7 +13,8 @@ about what it returns, however many events there are:
   read further where they held a few matches), which is enough where matches are common; else the
   filter with the fewest entries (counted up to ``COUNT_CAP`` from its index) drives and the others
   filter what it reads; SQLite's text index is one of the candidates, and PostgreSQL gathers rare
-  text through its pg_trgm index.
+  text through its pg_trgm index: month by month, newest first, through one index per month
+  (``text_months``), until the page is full; through the whole-log index while a month's is missing.
 
 Text (``q``) is a case-insensitive substring of details or target name; the substring test is
 applied to every row returned, so an index only narrows the candidates: results are the same
@@ -30,7 +31,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Final
 
 from exporter.store import audit_filters as q
-from exporter.store import audit_text
+from exporter.store import audit_text, text_months
 from exporter.store.primitives import Tx
 from exporter.store.records import AuditFilter, AuditRecord
 
@@ -59,12 +60,15 @@ Fetch = Callable[..., Awaitable[list[Sequence[Any]]]]
 class _Page:
     """One page: the reads of ``audit_page``, all through ``fetch`` (inside one transaction on PostgreSQL)."""
 
-    def __init__(self, fetch: Fetch, s: q.Search, limit: int, offset: int, *, text_index: bool) -> None:
+    def __init__(self, fetch: Fetch, s: q.Search, limit: int, offset: int, *, text_index: bool,
+                 by_month: bool = False) -> None:
         self._fetch = fetch
         self._s = s
         self._limit = limit
         self._offset = offset
         self._text_index = text_index  # SQLite's FTS5 index is complete and may drive
+        self._by_month = by_month  # PostgreSQL: the text index may be read month by month
+        self._months: list[text_months.Month] | None = None  # the scope's months, each with its index
         self._found = 0  # matches the last probe found
         self._walked = False  # the text index was walked already, in vain
 
@@ -88,9 +92,12 @@ class _Page:
             if page is not None:
                 return page
             self._walked = True
-        window = max(PROBE_ROWS if s.text is None else TEXT_PROBE_ROWS, 4 * (limit + offset))
+        if self._by_month and s.text is not None:
+            self._months = await self._indexed_months()
+        monthly = self._months is not None  # a month of the text index costs less than a wider probe
+        window = max(PROBE_ROWS if s.text is None or monthly else TEXT_PROBE_ROWS, 4 * (limit + offset))
         rows = await self._probe(window)
-        if rows is None and offset == 0 and self._found:  # matches were there, too few: read as far as they
+        if rows is None and offset == 0 and self._found and not monthly:  # too few matches: read as far as they
             wider = math.ceil(window * limit / self._found * 1.25)  # should fill the page, if not too far
             rows = await self._probe(wider) if wider <= MAX_PROBE_ROWS else None
         return rows if rows is not None else await self._driven(drivers)
@@ -116,17 +123,43 @@ class _Page:
             text = await self._count(q.text_count(phrase, TEXT_COUNT_CAP))
             sizes.append((text if text < TEXT_COUNT_CAP else COUNT_CAP, len(drivers), None))
         if not sizes:  # text alone (PostgreSQL; SQLite while its index fills)
-            return await self._rows(_paged(q.gathered(s) if not s.hints else q.select(s), limit, offset))
+            return await self._gathered() if not s.hints else await self._rows(_paged(q.select(s), limit, offset))
         size, _, best = min(sizes, key=lambda t: (t[0], t[1]))
         if best is None:
             assert phrase is not None
             page = None if self._walked else await audit_text.walk(self._fetch, s, phrase, limit, offset)
             return page if page is not None else await self._rows(q.text_driven(s, phrase, limit, offset))
-        if size >= COUNT_CAP and s.text is not None and not s.hints and not self._found:
-            # PostgreSQL, every filter common, and not one match among the newest rows: the text is rare
-            # (or old), so gather its matches through pg_trgm rather than read the driver's rows for it
-            return await self._rows(_paged(q.gathered(s), limit, offset))
+        if size >= COUNT_CAP and s.text is not None and not s.hints and (self._months is not None or not self._found):
+            # PostgreSQL, every filter common, and too few matches among the newest rows (none, without the
+            # month indexes): gather the text's matches through pg_trgm rather than read the driver's rows
+            return await self._gathered()
         return await self._rows(q.union(s, best, limit, offset))
+
+    async def _gathered(self) -> list[AuditRecord]:
+        """PostgreSQL: every match of the text (and the other filters), sorted: month by month where each
+        month of the scope has its index, newest month first, until the page is full."""
+        s, limit, offset = self._s, self._limit, self._offset
+        if self._months is None:
+            return await self._rows(_paged(q.gathered(s), limit, offset))
+        newest_first = not s.order.startswith("time,")
+        wanted = limit + offset
+        rows: list[AuditRecord] = []
+        for start, end in reversed(self._months) if newest_first else self._months:
+            sql, args = q.gathered(q.within(s, start, end))
+            rows += await self._rows((sql, (*args, wanted - len(rows))))
+            if len(rows) >= wanted:
+                break
+        return rows[offset:]
+
+    async def _indexed_months(self) -> list[text_months.Month] | None:
+        """The months the scope spans, if each has its text index; else None."""
+        sql, args = q.scope_span(self._s)
+        [(oldest, newest)] = await self._fetch(sql, *args)
+        if oldest is None:
+            return []
+        spans = text_months.months(float(oldest), float(newest))
+        have = await text_months.indexed(self._fetch)
+        return spans if all(text_months.index_name(start) in have for start, _ in spans) else None
 
     async def _actions(self) -> list[str] | None:
         """The distinct stored actions (of the tenant); None when there are too many to read one by one."""
@@ -170,7 +203,7 @@ class AuditSearchMixin:
         async with self.transaction() as tx:
             await tx.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             await tx.execute("SET LOCAL jit = off")  # compiling costs more than a page takes
-            return await _Page(tx.fetch, s, limit, offset, text_index=False).read()
+            return await _Page(tx.fetch, s, limit, offset, text_index=False, by_month=True).read()
 
     async def audit_count(self, flt: AuditFilter) -> int:
         """How many events match (the seed's ``page`` paging answers it as ``total``)."""

@@ -5,7 +5,8 @@ lock (a fresh install gets every index at once). The others are built in the bac
 ``CREATE INDEX CONCURRENTLY``, which cannot run inside a transaction: each statement commits on
 its own, on a connection without the store timeout, while one replica at a time holds a session
 lock (the others find it taken and leave the work to it). A build that was interrupted (a restart,
-a lost connection) leaves an invalid index, which is dropped and built again next time.
+a lost connection) leaves an invalid index, which is dropped and built again next time. The audit
+text index also comes one per month (``text_months``), built here after the declared ones.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from exporter.core.errors import StoreError
+from exporter.store import text_months
 from exporter.store.migrations import Index
 from exporter.store.primitives import Primitives, Tx
 
@@ -50,12 +52,14 @@ async def build(session: Primitives, indexes: Sequence[Index], *, online: bool,
     try:
         states = await _states(session, indexes)
         missing = [index for index in indexes if not states.get(index.name)]
-        trgm = await _pg_trgm_schema(session) if missing and needs_trgm else None
+        trgm = await _pg_trgm_schema(session) if needs_trgm else None
         for index in missing:
             if index.name in states:  # invalid: left by an interrupted concurrent build
                 log.warning("index %s is invalid (an interrupted build): dropping it to build it again", index.name)
                 await session.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index.name}")
             await _create(session, index, trgm, concurrently=True)
+        if trgm is not None:  # the audit text index, and one per month (text_months)
+            await text_months.build(session, trgm)
     finally:
         await session.execute(f"SELECT pg_advisory_unlock({ONLINE_LOCK})")
 

@@ -27,13 +27,14 @@ ACTIONS = ["usage.report", "usage.report", "usage.report", "api_key.create", "ap
 WORDS = ["alpha", "Beta", "gamma_delta", "100%", 'say "quoted"', "back\\slash", "plain"]
 
 
-def events(n: int = 600, seed: int = 7) -> list[AuditRecord]:
-    """``n`` records, in insertion order, with seq and hash still to be set by the store."""
+def events(n: int = 600, seed: int = 7, spacing: float = 2.0) -> list[AuditRecord]:
+    """``n`` records ``spacing`` seconds apart (give or take), in insertion order, with seq and hash still to
+    be set by the store."""
     rng = random.Random(seed)
     out: list[AuditRecord] = []
     for i in range(n):
         tenant = "big" if i % 10 < 8 else ("small" if i % 10 == 8 else "tiny")
-        time = START + i * 2.0 + rng.choice((0.0, 0.5, 1.0))
+        time = START + i * spacing + rng.choice((0.0, 0.5, 1.0))
         if i % 37 == 5:
             time -= 300.0  # inserted late: older than the rows around it
         if i % 50 == 7 and out:
