@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 SMALL_TABLE_ROWS = 10_000  # an index on a table this small is built at start-up, in the ordinary way
 MIGRATION_LOCK = 7201  # the transaction lock schema changes hold
-ONLINE_LOCK = 7202  # the session lock of the replica building indexes concurrently
+ONLINE_LOCK = 7202  # the session lock of the replica building indexes concurrently (one per schema)
+_ONLINE_KEY = f"{ONLINE_LOCK}, hashtext(current_schema())"
 PROGRESS_SECONDS = 30.0
 
 
@@ -45,7 +46,7 @@ async def build(session: Primitives, indexes: Sequence[Index], *, online: bool,
                 if index.name not in states and await _small(tx, index.table, small_table_rows):
                     await _create(tx, index, trgm, concurrently=False)
         return
-    [(locked,)] = await session.fetch(f"SELECT pg_try_advisory_lock({ONLINE_LOCK})")
+    [(locked,)] = await session.fetch(f"SELECT pg_try_advisory_lock({_ONLINE_KEY})")
     if not locked:
         log.info("another replica is building the indexes; this one leaves them to it")
         return
@@ -61,7 +62,7 @@ async def build(session: Primitives, indexes: Sequence[Index], *, online: bool,
         if trgm is not None:  # the audit text index, and one per month (text_months)
             await text_months.build(session, trgm)
     finally:
-        await session.execute(f"SELECT pg_advisory_unlock({ONLINE_LOCK})")
+        await session.execute(f"SELECT pg_advisory_unlock({_ONLINE_KEY})")
 
 
 async def report_progress(fetch: Callable[..., Awaitable[list[Sequence[Any]]]],
