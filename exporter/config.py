@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.core.clock import Clock, isoformat
 from exporter.core.errors import ConfigError, ConfigIssue
+from exporter.core.threads import in_thread
 from exporter.monitoring.config import MonitoringConfig, load_monitoring
 from exporter.settings import Settings
 from exporter.store.change_feed import ChangeFeed
@@ -144,7 +145,7 @@ class ConfigHolder:
         """Reload this replica's files (``pass_on`` then tells the others)."""
         async with self._lock:
             try:
-                config = await asyncio.to_thread(load_config, self._settings)
+                config = await in_thread(load_config, self._settings)
                 if self._merge is not None:
                     config = replace(config, catalog=await self._merge(config.catalog))
             except ConfigError as e:

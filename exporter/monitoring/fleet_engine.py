@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.core.clock import Clock
 from exporter.core.errors import StoreError
+from exporter.core.threads import in_thread
 from exporter.monitoring.alerts import Alert
 from exporter.monitoring.config import MonitoringConfig
 from exporter.monitoring.durable import decode as decode_snapshot
@@ -126,7 +127,7 @@ class FleetEngine(AlertEngine):
         fleet.expire(t_ms)
         # the window grows with the replicas (bench/fleet_evaluation.py): computed in a thread, so that the loop
         # goes on serving meanwhile (nothing else touches the fleet's window: ticks hold the lock)
-        signals, view, self._active = await asyncio.to_thread(_compute, fleet, t_ms, config.window_ms)
+        signals, view, self._active = await in_thread(_compute, fleet, t_ms, config.window_ms)
         evaluation, ended = self._advance(t_ms, signals, view)
         await self._settle(evaluation, ended)
         await self._publish(evaluation)
