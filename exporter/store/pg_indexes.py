@@ -6,7 +6,8 @@ lock (a fresh install gets every index at once). The others are built in the bac
 its own, on a connection without the store timeout, while one replica at a time holds a session
 lock (the others find it taken and leave the work to it). A build that was interrupted (a restart,
 a lost connection) leaves an invalid index, which is dropped and built again next time. The audit
-text index also comes one per month (``text_months``), built here after the declared ones.
+text index also comes one per month (``text_months``), built here after the declared ones, by the
+same rule (at start-up while the table is small, concurrently once it is big).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ async def build(session: Primitives, indexes: Sequence[Index], *, online: bool,
             for index in indexes:
                 if index.name not in states and await _small(tx, index.table, small_table_rows):
                     await _create(tx, index, trgm, concurrently=False)
+            if trgm is not None and await _small(tx, text_months.TABLE, small_table_rows):
+                await text_months.build(tx, trgm, concurrently=False)
         return
     [(locked,)] = await session.fetch(f"SELECT pg_try_advisory_lock({_ONLINE_KEY})")
     if not locked:
@@ -60,7 +63,8 @@ async def build(session: Primitives, indexes: Sequence[Index], *, online: bool,
                 await session.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index.name}")
             await _create(session, index, trgm, concurrently=True)
         if trgm is not None:  # the audit text index, and one per month (text_months)
-            await text_months.build(session, trgm)
+            await text_months.build(session, trgm,
+                                    concurrently=not await _small(session, text_months.TABLE, small_table_rows))
     finally:
         await session.execute(f"SELECT pg_advisory_unlock({_ONLINE_KEY})")
 
