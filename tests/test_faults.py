@@ -274,7 +274,8 @@ async def test_a_verify_stops_when_its_client_goes_away(postgres_url: str, workd
                              "\r\n\r\n".encode())
                 await eventually(lambda: watcher.fetchval(  # outside the lock's transaction: a fresh view each time
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database() AND query LIKE '%FROM audit_events WHERE tenant_id = % AND seq >%'"),
+                    "AND datname = current_database() "
+                    "AND query LIKE '%FROM audit_events WHERE tenant_id = % AND seq >%'"),  # the verify's read
                     "the verify waits for the audit table", deadline=20)
                 client.close()  # the client gives up
                 await client.wait_closed()
