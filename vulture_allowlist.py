@@ -8,6 +8,7 @@ from exporter.alertmanager.webhook import WebhookMessage
 from exporter.audit.export import EventView
 from exporter.http.openapi import Problem
 from exporter.http.pipeline import _AnyTarget
+from exporter.http.prebuilt import Prebuilt
 from exporter.http.routes.admin import Reloaded
 from exporter.http.routes.ofrep import EvaluationFailure, EvaluationSuccess, FlagMetadata, ProviderConfiguration
 from exporter.http.server import ProblemRequestHandler
@@ -35,6 +36,10 @@ MaintenanceRow.cancelled_at  # a column of the row
 _AnyTarget._match
 ProblemRequestHandler.handle_error
 _Dumper.ignore_aliases
+# the state aiohttp's StreamResponse reads through its properties (reason, body_length, repr)
+Prebuilt._reason
+Prebuilt._body_length
+Prebuilt._req
 # read by the API models (msgspec patterns), which vulture leaves out
 custom.LABEL_PATTERN
 # read by the tests of single-flight rendering

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from exporter.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from exporter.core.parsing import whole
+from exporter.http.prebuilt import Prebuilt, Ready
 
 T = TypeVar("T")
 _UNKNOWN_FIELD = whole(r"Object contains unknown field `([^`]*)`")
@@ -30,23 +31,24 @@ def encode(body: Any) -> bytes:
 
 
 class BodyCache:
-    """Encoded answers that depend only on the catalog (a tenant's config, features, limits...).
+    """Encoded answers that depend only on the catalog (a tenant's config, features, limits...),
+    answered as ``Prebuilt``: their status line and headers are encoded with the body, once.
 
     Keys carry the catalog version, so a reload makes old entries unreachable; the cache is
     emptied when it reaches ``max_entries``, which bounds it whatever the keys.
     """
 
     def __init__(self, max_entries: int = 20_000) -> None:
-        self._bodies: dict[tuple[str, ...], bytes] = {}
+        self._bodies: dict[tuple[str, ...], Ready] = {}
         self._max = max_entries
 
-    def response(self, key: tuple[str, ...], build: Callable[[], Any]) -> web.Response:
-        body = self._bodies.get(key)
-        if body is None:
+    def response(self, key: tuple[str, ...], build: Callable[[], Any]) -> Prebuilt:
+        ready = self._bodies.get(key)
+        if ready is None:
             if len(self._bodies) >= self._max:
                 self._bodies.clear()
-            body = self._bodies[key] = _encoder.encode(build())
-        return web.Response(body=body, content_type=JSON)
+            ready = self._bodies[key] = Ready(_encoder.encode(build()), content_type=JSON)
+        return Prebuilt(ready)
 
 
 class LatestBody:

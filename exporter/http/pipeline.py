@@ -30,6 +30,7 @@ from exporter.core.errors import ProblemError
 from exporter.http.access import Access
 from exporter.http.caller import TENANT, Handler, required_roles
 from exporter.http.cors import Cors
+from exporter.http.prebuilt import Prebuilt
 from exporter.http.problems import REQUEST_ID, problem_for, request_id_for
 from exporter.telemetry.http_metrics import CLIENT_CLOSED, NO_TENANT, UNMATCHED, HttpMetrics
 
@@ -104,7 +105,9 @@ class Pipeline:
                             except web.HTTPException as e:
                                 e.headers.update(limit_headers)
                                 raise
-                            if not response.prepared:
+                            if type(response) is Prebuilt:
+                                response.add_headers(limit_headers)
+                            elif not response.prepared:
                                 response.headers.update(limit_headers)
                 except Exception as e:
                     known = request.get(TENANT)  # set once the token is known, also when the answer is 403 or 429
@@ -113,7 +116,11 @@ class Pipeline:
                     if response is None:  # a redirect, which aiohttp answers
                         status = e.status if isinstance(e, web.HTTPException) else status
                         raise
-                if not response.prepared:
+                if type(response) is Prebuilt:
+                    response.add_header("X-Request-ID", request_id)
+                    if origin is not None:
+                        Cors.decorate(response, origin)
+                elif not response.prepared:
                     response.headers["X-Request-ID"] = request_id
                     if origin is not None:
                         Cors.decorate(response, origin)

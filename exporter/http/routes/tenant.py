@@ -64,7 +64,7 @@ class TenantApi:
                 web.get("/api/tenant/compliance", self.get_compliance),
                 web.get("/api/tenant/region/{feature_path:(?s:.*)}", self.get_regional_endpoint)]
 
-    def _cached(self, request: web.Request, what: str, build: Callable[[], object]) -> web.Response:
+    def _cached(self, request: web.Request, what: str, build: Callable[[], object]) -> web.StreamResponse:
         """An answer that depends only on the tenant and the catalog: encoded once per version of the tenant."""
         tenant = request[TENANT]
         key = (what, tenant.version, tenant.id)
@@ -73,7 +73,7 @@ class TenantApi:
 
     @requires()
     @operation(m.TenantConfig)
-    async def get_config(self, request: web.Request) -> web.Response:
+    async def get_config(self, request: web.Request) -> web.StreamResponse:
         """The tenant's configuration: plan, enabled features, limits, compliance, region."""
         tenant = request[TENANT]
         return self._cached(request, "config", lambda: m.TenantConfig(
@@ -86,7 +86,7 @@ class TenantApi:
 
     @requires()
     @operation(m.FeaturesOut)
-    async def get_features(self, request: web.Request) -> web.Response:
+    async def get_features(self, request: web.Request) -> web.StreamResponse:
         """The enabled features, and for every known feature why it is on or off."""
         tenant = request[TENANT]
         return self._cached(request, "features", lambda: m.FeaturesOut(
@@ -96,7 +96,7 @@ class TenantApi:
 
     @requires()
     @operation(m.FeatureCheck)
-    async def get_feature(self, request: web.Request) -> web.Response:
+    async def get_feature(self, request: web.Request) -> web.StreamResponse:
         """Whether one feature is enabled; an unknown name is ``enabled: false, known: false``."""
         tenant = request[TENANT]
         d = tenant.feature(request.match_info["feature_name"])
@@ -109,7 +109,7 @@ class TenantApi:
 
     @requires()
     @operation(m.LimitsOut)
-    async def get_limits(self, request: web.Request) -> web.Response:
+    async def get_limits(self, request: web.Request) -> web.StreamResponse:
         """The tenant's limits, each with its unit, enforcement and where it comes from."""
         tenant = request[TENANT]
 
@@ -152,7 +152,7 @@ class TenantApi:
 
     @requires()
     @operation(m.ComplianceOut)
-    async def get_compliance(self, request: web.Request) -> web.Response:
+    async def get_compliance(self, request: web.Request) -> web.StreamResponse:
         """Compliance standards of the tenant's plan and where its data resides."""
         tenant = request[TENANT]
         names = self._config.current.catalog.compliance_names
