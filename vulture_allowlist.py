@@ -36,8 +36,7 @@ MaintenanceRow.cancelled_at  # a column of the row
 _AnyTarget._match
 ProblemRequestHandler.handle_error
 _Dumper.ignore_aliases
-# the state aiohttp's StreamResponse reads through its properties (reason, body_length, repr)
-Prebuilt._reason
+# the state aiohttp's StreamResponse reads through its properties (body_length, repr)
 Prebuilt._body_length
 Prebuilt._req
 # read by the API models (msgspec patterns), which vulture leaves out

@@ -22,7 +22,6 @@ from typing import Final
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion10, HttpVersion11
-from multidict import CIMultiDict
 
 _KEEP_ALIVE_10: Final = b"Connection: keep-alive\r\n"
 _CLOSE_11: Final = b"Connection: close\r\n"
@@ -45,28 +44,14 @@ class Ready:
 class Prebuilt(web.StreamResponse):
     """A 200 answer with ``ready``'s bytes; ``add_header`` and ``add_headers`` put lines on it before it is prepared."""
 
-    def __init__(self, ready: Ready) -> None:  # StreamResponse.__init__ builds the multidict this class avoids
+    def __init__(self, ready: Ready) -> None:
+        super().__init__()  # every attribute aiohttp reads; the header multidict stays empty unless used
         self._ready = ready
         self._lines: list[str] = []
-        self._state = {}
-        self._more: CIMultiDict[str] | None = None  # ``headers``, made when asked for
-        self._status = 200
-        self._reason = "OK"
-        self._keep_alive: bool | None = None
-        self._payload_writer: AbstractStreamWriter | None = None
-        self._eof_sent = False
-        self._body_length = 0
-        self._req = None
 
     @property
     def body(self) -> bytes:
         return self._ready.body
-
-    @property
-    def headers(self) -> CIMultiDict[str]:
-        if self._more is None:
-            self._more = CIMultiDict()
-        return self._more
 
     @property
     def content_type(self) -> str:
@@ -116,8 +101,8 @@ class Prebuilt(web.StreamResponse):
             connection = _KEEP_ALIVE_10 if request.version == HttpVersion10 else b""
         else:
             connection = _CLOSE_11 if request.version == HttpVersion11 else b""
-        if self._more:
-            self.add_headers(self._more)
+        if self._headers:  # set through ``headers`` (CORS, on_response_prepare)
+            self.add_headers(self._headers)
         ready = self._ready
         body = b"" if request.method == "HEAD" else ready.body
         writer = self._payload_writer = request.writer
