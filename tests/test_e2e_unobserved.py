@@ -84,6 +84,7 @@ async def test_a_stop_is_unobserved_downtime_in_both_sources(
                                                                        prom["downtime_minutes"])
     assert ([("unobserved", False)], 1, 1) == ([(b["cause"], b["ongoing"]) for b in mine["breaches"]],
                                                mine["breaches_this_month"], prom["breaches_this_month"])
-    database = ours["services"]["database"]
-    assert (0.0, mine["unobserved_minutes"]) == (database["downtime_minutes"], database["unobserved_minutes"])
+    database = ours["services"]["database"]  # the same gap; each service's coverage resumes at its own first probe
+    assert 0.0 == database["downtime_minutes"]
+    assert abs(mine["unobserved_minutes"] - database["unobserved_minutes"]) * 60 <= INTERVAL, (mine, database)
     assert 0 == service.stop()
