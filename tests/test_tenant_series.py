@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import subprocess
 
 import pytest
 
 from exporter.core.errors import SettingsError
+from exporter.http.routes import metrics as metrics_routes
 from exporter.settings import Settings
 from exporter.tenancy import metrics as quota_metrics
 from tests.support.helpers import auth
@@ -154,3 +156,31 @@ async def test_an_unknown_tenant_family_stops_the_start(make_service: ServiceFac
     """TENANT_METRICS=quota,usage_ratio: a SettingsError naming the unknown item and the known ones."""
     with pytest.raises(SettingsError, match="unknown group or family 'usage_ratio'"):
         await make_service(tenant_metrics=("quota", "usage_ratio"))
+
+
+async def test_a_large_answer_lets_the_loop_run_between_its_writes() -> None:
+    """Writes that never wait (a client that reads as fast as loopback) still give the loop a turn every
+    slice: 64 MB written to a sink that never suspends, while a ticker counts the loop's turns."""
+    written: list[int] = []
+    turns = 0
+
+    class Sink:
+        async def write(self, data: bytes) -> None:
+            written.append(len(data))  # never suspends, as a write into a socket with room
+            hashlib.sha256(data).digest()  # taking about as long as a copy into the socket
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    part = b"x" * 65536
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = turns
+    await metrics_routes.write_in_pieces(Sink(), [part] * 1024)
+    during = turns - before
+    task.cancel()
+    assert (64 * 1024 * 1024, True) == (sum(written), during >= 5)
+    assert all(size == metrics_routes.WRITE for size in written)

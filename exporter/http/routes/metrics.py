@@ -1,7 +1,7 @@
 """``GET /metrics`` (and, with ``TENANT_METRICS_PATH``, the per-tenant families on their own path): the
 Prometheus exposition, rendered by ``telemetry/exposition.py`` (cooperatively, one rendering per format at
 a time), behind ``METRICS_TOKEN`` when it is set. A large answer (100,000 tenants: ~60 MB) is written in
-pieces as the client reads it, never copied into one buffer.
+pieces as the client reads it, never copied into one buffer, and the loop runs between pieces.
 
 The refusal is answered here, not raised: on ``METRICS_PORT`` the handler runs on a listener of its own,
 outside the request pipeline that turns raised problems into answers.
@@ -9,12 +9,14 @@ outside the request pipeline that turns raised problems into answers.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterable
+from typing import Final, Protocol
 
 from aiohttp import web
 
 from exporter.auth.tokens import same_secret
 from exporter.core.errors import Unauthorized
+from exporter.core.pacing import Pacer
 from exporter.http.openapi import operation
 from exporter.http.problems import REQUEST_ID, problem_response
 from exporter.telemetry.exposition import MetricsRenderer, Rendered, View, gzip_accepted
@@ -68,15 +70,30 @@ async def _stream(request: web.Request, rendered: Rendered, headers: dict[str, s
     response = web.StreamResponse(headers={**headers, "X-Request-ID": request.get(REQUEST_ID, "")})
     response.content_length = rendered.length
     await response.prepare(request)
+    await write_in_pieces(response, rendered.parts)
+    await response.write_eof()
+    return response
+
+
+class Writer(Protocol):
+    async def write(self, data: bytes) -> None: ...
+
+
+async def write_in_pieces(response: Writer, parts: Iterable[bytes]) -> None:
+    """``parts`` in writes of about ``WRITE`` bytes, letting the loop run once a slice of time is used up.
+
+    A write waits only when the client's socket is full, and on loopback one rarely is: 57 MB in 1 MB
+    writes that never waited held the loop for 25-36 ms (docs/performance.md)."""
+    pacer = Pacer()
     batch: list[bytes] = []
     size = 0
-    for part in rendered.parts:
+    for part in parts:
         batch.append(part)
         size += len(part)
         if size >= WRITE:
             await response.write(b"".join(batch))
             batch, size = [], 0
+            if pacer.due():
+                await pacer.pause()
     if batch:
         await response.write(b"".join(batch))
-    await response.write_eof()
-    return response
