@@ -1,6 +1,6 @@
 """End to end with the real Prometheus and a real clock: the service is stopped (SIGTERM, or SIGKILL) for about
 ten seconds and started again; /sla from the service and /sla?source=prometheus both count the stop as
-unobserved API downtime, agree within two scrape intervals, and both count it as one breach."""
+unobserved API downtime, agree within three scrape intervals, and both count it as one breach."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ async def test_a_stop_is_unobserved_downtime_in_both_sources(
     stack: tuple[ServiceProcess, PrometheusProcess], stop_signal: signal.Signals,
 ) -> None:
     """Stopped for ~10 s: the service and Prometheus both report the stop as unobserved API downtime of about the
-    stop's length (within two intervals of each other) and as one breach."""
+    stop's length (within three intervals of each other) and as one breach."""
     service, prometheus = stack
     token = service.cli("keys", "create", "--tenant", "default-tenant", "--role", "viewer").stdout.strip()
     prometheus.start()
@@ -79,7 +79,10 @@ async def test_a_stop_is_unobserved_downtime_in_both_sources(
     mine, prom = ours["services"]["api"], theirs["services"]["api"]
     unobserved = mine["unobserved_minutes"] * 60
     assert STOP <= unobserved <= gap + INTERVAL, (unobserved, gap, mine)
-    assert abs(unobserved - prom["unobserved_minutes"] * 60) <= 2 * INTERVAL, (mine, prom)
+    # the gaps start at the last heartbeat and the last scrape, and end at the first probe and the first scrape,
+    # each up to an interval apart; the first probe also waits for the service's start-up after its listener opened
+    # (2.1 s apart in one run of the full suite on a slow machine): three intervals
+    assert abs(unobserved - prom["unobserved_minutes"] * 60) <= 3 * INTERVAL, (mine, prom)
     assert (mine["unobserved_minutes"], prom["unobserved_minutes"]) == (mine["downtime_minutes"],
                                                                        prom["downtime_minutes"])
     assert ([("unobserved", False)], 1, 1) == ([(b["cause"], b["ongoing"]) for b in mine["breaches"]],
