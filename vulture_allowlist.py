@@ -39,6 +39,7 @@ _Dumper.ignore_aliases
 # the state aiohttp's StreamResponse reads through its properties (body_length, repr)
 Prebuilt._body_length
 Prebuilt._req
+Prebuilt._reason
 # read by the API models (msgspec patterns), which vulture leaves out
 custom.LABEL_PATTERN
 # read by the tests of single-flight rendering

@@ -14,7 +14,7 @@ Steps: ``step``, the whole wrapped route (``exporter/http/pipeline.py``, what th
 per request besides aiohttp); ``handler``, the route's own handler (cached body, ``web.Response``);
 ``bare-handler``, a handler returning a ``web.Response`` of the same bytes (what the bare app's
 handler costs); ``access``, ``Access.admit_known`` (token, active users, quota, role); ``quota``,
-``QuotaEnforcer.admit`` alone; ``request-id``, ``request_id_for``; ``telemetry``,
+``QuotaEnforcer.admit_lines`` alone; ``request-id``, ``request_id_for``; ``telemetry``,
 ``HttpMetrics.record``. Internals are reached by name: this script follows the code it measures.
 """
 
@@ -96,7 +96,7 @@ async def run(step: str, calls: int, workdir: Path) -> None:
         "handler": lambda r: drive(handler(r)),
         "bare-handler": lambda r: drive(bare_handler(r)),
         "access": lambda r: access.admit_known(r, ANY_ROLE),
-        "quota": lambda r: quota.admit(tenant),
+        "quota": lambda r: quota.admit_lines(tenant),
         "request-id": request_id_for,
         "telemetry": lambda r: metrics.finish(r.method, PATH, 200, tenant.id, 0.001, r.content_length or 0,
                                               response_bytes(response)),

@@ -133,3 +133,18 @@ async def test_the_authenticator_refuses(store: Store, catalog: Catalog, token: 
     assert slug == refused.value.slug  # type: ignore[attr-defined]
     if error is Unauthorized:
         assert refused.value.headers["WWW-Authenticate"].startswith("Bearer ")  # type: ignore[attr-defined]
+
+
+async def test_a_token_is_remembered_under_the_header_it_came_in(store: Store, catalog: Catalog) -> None:
+    """The access step looks up the Authorization header as sent: the same token in another spelling is
+    checked afresh, and a revoked key is not answered from memory."""
+    clock = FakeClock()
+    token, record = await apikeys.create_key(store, catalog, clock, tenant_id="acme", role="viewer")
+    ring = KeyRing(store, clock)
+    await ring.refresh()
+    auth = Authenticator(ring)
+    hit = await auth.authenticate(token, None, catalog, credentials=f"Bearer {token}")
+    assert (hit, None) == (auth.known(f"Bearer {token}", None, catalog), auth.known(f"bearer {token}", None, catalog))
+    await apikeys.revoke_key(store, clock, record.id)
+    ring.remove(record.id)
+    assert auth.known(f"Bearer {token}", None, catalog) is None

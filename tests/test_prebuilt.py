@@ -117,6 +117,16 @@ async def test_a_cached_answer_to_a_listed_origin_carries_the_cors_headers(make_
     assert resp.headers["X-Request-ID"]
 
 
+def test_a_prebuilt_answer_has_every_attribute_a_stream_response_starts_with() -> None:
+    """Prebuilt sets StreamResponse's attributes itself (for speed): should aiohttp's __init__ set a new
+    one, this fails rather than aiohttp meeting a response without it."""
+    theirs, ours = vars(web.StreamResponse()), vars(Prebuilt(Ready(b"{}", content_type="application/json")))
+    assert set(theirs) == set(ours) - {"_ready", "_lines"}
+    assert {name: value for name, value in theirs.items() if name != "_headers"} == {
+        name: value for name, value in ours.items() if name in theirs and name != "_headers"}
+    assert (ours["_headers"], type(ours["_headers"])) == (theirs["_headers"], type(theirs["_headers"]))
+
+
 @pytest.mark.parametrize(("name", "value"), [
     ("X-Evil", "a\r\nSet-Cookie: x=1"), ("X-Evil", "a\nb"), ("X-Evil", "a\rb"), ("X-Evil\r\nSet-Cookie", "x"),
     ("X-Evil: y", "x"),

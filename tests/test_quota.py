@@ -11,7 +11,7 @@ from exporter.core.errors import TooManyRequests
 from exporter.settings import Settings
 from exporter.store import Store
 from exporter.tenancy.catalog import Catalog
-from exporter.tenancy.quota import QuotaEnforcer, TokenBucket
+from exporter.tenancy.quota import QuotaEnforcer, TokenBucket, header_fields
 from exporter.tenancy.usage import UsageTracker
 from tests.support.helpers import FakeClock, make_config_dir
 
@@ -92,3 +92,33 @@ async def test_a_soft_quota_warns_and_never_refuses(store: Store, catalog: Catal
     big = catalog.tenants["big"]
     answers = [quota.admit(big) for _ in range(4)]
     assert ['"monthly";r=0', '"monthly";r=0'] == [a["RateLimit"].split(";t=")[0] for a in answers[2:]]
+
+
+async def test_a_refused_request_is_not_counted(store: Store, catalog: Catalog) -> None:
+    """The month's count is taken with the admission and given back on a 429: refusals of the burst and of
+    the used-up month leave the count at the calls that were answered."""
+    clock = FakeClock()
+    usage = UsageTracker(store, clock)
+    await usage.load()
+    quota = QuotaEnforcer(usage, clock)
+    small = catalog.tenants["small"]
+    refused = 0
+    for _ in range(3):
+        for _ in range(4):  # a burst of 3: the fourth is refused
+            try:
+                quota.admit_lines(small)
+            except TooManyRequests:
+                refused += 1
+        clock.advance(2.0)
+    assert (5, 7) == (usage.api_calls("small"), refused)  # 3, then 2 before the month's 5 are used up
+
+
+async def test_the_header_lines_are_the_fields_on_the_wire(store: Store, catalog: Catalog) -> None:
+    """admit_lines gives each RateLimit field as one CRLF-terminated line; header_fields reads them back."""
+    quota = await enforcer(store, FakeClock())
+    lines = quota.admit_lines(catalog.tenants["small"])
+    fields = header_fields(lines)
+    names = ["RateLimit-Policy", "RateLimit", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
+    assert names == list(fields)
+    assert lines == "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+    assert ("3", "2") == (fields["RateLimit-Limit"], fields["RateLimit-Remaining"])  # the burst: the lowest remaining

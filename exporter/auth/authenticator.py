@@ -27,6 +27,7 @@ class Resolved:
     catalog: Catalog
     principal: Principal
     tenant: Tenant
+    token: str
 
 
 class Authenticator:
@@ -43,16 +44,21 @@ class Authenticator:
         self._resolved: dict[tuple[str, str | None], Resolved] = {}
         self._max = max_entries
 
-    def known(self, token: str, requested: str | None, catalog: Catalog) -> Resolved | None:
-        """What ``token`` (with ``X-Tenant-ID: requested``) resolved to before, if nothing changed since."""
-        hit = self._resolved.get((token, requested))
+    def known(self, credentials: str, requested: str | None, catalog: Catalog) -> Resolved | None:
+        """What ``credentials`` (with ``X-Tenant-ID: requested``) resolved to before, if nothing changed since:
+        the ``credentials`` given to ``authenticate``, or its token."""
+        hit = self._resolved.get((credentials, requested))
         if (hit is None or catalog.tenants.get(hit.tenant.id) is not hit.tenant
-                or self._keyring.known(token) is not hit.record):
+                or self._keyring.known(hit.token) is not hit.record):
             return None
         return hit
 
-    async def authenticate(self, token: str | None, requested: str | None, catalog: Catalog) -> Resolved:
-        """Check a bearer token: 401 without a valid one, 403/404 for a tenant (``requested``) it may not use."""
+    async def authenticate(self, token: str | None, requested: str | None, catalog: Catalog, *,
+                           credentials: str | None = None) -> Resolved:
+        """Check a bearer token: 401 without a valid one, 403/404 for a tenant (``requested``) it may not use.
+
+        The answer is remembered under ``credentials`` (the ``Authorization`` header as sent, so that
+        ``known`` needs no parsing), or the token."""
         if token is None:
             raise Unauthorized("an API key is required: send `Authorization: Bearer <token>`", headers=challenge())
         record = await self._keyring.lookup(token)
@@ -63,5 +69,5 @@ class Authenticator:
         principal, tenant = principal_for(record, catalog, requested)
         if len(self._resolved) >= self._max:
             self._resolved.clear()
-        hit = self._resolved[(token, requested)] = Resolved(record, catalog, principal, tenant)
+        hit = self._resolved[(credentials or token, requested)] = Resolved(record, catalog, principal, tenant, token)
         return hit

@@ -15,9 +15,9 @@ from exporter.http.auditing import Auditing
 from exporter.http.caller import PRINCIPAL, TENANT, bearer_token
 from exporter.monitoring.active_users import ActiveUsers
 from exporter.tenancy.catalog import Tenant
-from exporter.tenancy.quota import QuotaEnforcer
+from exporter.tenancy.quota import QuotaEnforcer, header_fields
 
-Admitted = tuple[Tenant, dict[str, str]]  # the caller's tenant, the RateLimit headers for the answer
+Admitted = tuple[Tenant, str]  # the caller's tenant, the RateLimit header lines for the answer (``header_fields``)
 
 
 class Access:
@@ -31,17 +31,19 @@ class Access:
 
     def admit_known(self, request: web.Request, roles: frozenset[str]) -> Admitted | None:
         """``admit`` without an await, for a token verified before; None when it must go to ``admit``."""
-        token = bearer_token(request)
-        if token is None:
+        headers = request.headers
+        credentials = headers.get("Authorization")
+        if credentials is None:
             return None
-        hit = self._auth.known(token, request.headers.get("X-Tenant-ID"), self._config.current.catalog)
+        hit = self._auth.known(credentials, headers.get("X-Tenant-ID"), self._config.current.catalog)
         return None if hit is None else self._admit(request, hit, roles)
 
     async def admit(self, request: web.Request, roles: frozenset[str]) -> Admitted:
         """Raises the 401 (recorded as a failed login), 403, 404 or 429."""
+        headers = request.headers
         try:
-            hit = await self._auth.authenticate(bearer_token(request), request.headers.get("X-Tenant-ID"),
-                                                self._config.current.catalog)
+            hit = await self._auth.authenticate(bearer_token(request), headers.get("X-Tenant-ID"),
+                                                self._config.current.catalog, credentials=headers.get("Authorization"))
         except Unauthorized as e:
             self._auditing.login_failed(request, e)
             raise
@@ -52,10 +54,11 @@ class Access:
         request[PRINCIPAL] = principal
         request[TENANT] = tenant
         self._active_users.seen(principal.home_tenant_id, principal.key_id)
-        limit_headers = self._quota.admit(tenant)
-        try:
-            authorize(principal, roles)
-        except ProblemError as e:
-            e.headers = {**limit_headers, **e.headers}
-            raise
-        return tenant, limit_headers
+        limit_lines = self._quota.admit_lines(tenant)
+        if principal.role not in roles:
+            try:
+                authorize(principal, roles)
+            except ProblemError as e:
+                e.headers = {**header_fields(limit_lines), **e.headers}
+                raise
+        return tenant, limit_lines

@@ -33,6 +33,7 @@ from exporter.http.cors import Cors
 from exporter.http.prebuilt import Prebuilt
 from exporter.http.problems import REQUEST_ID, problem_for, request_id_for
 from exporter.telemetry.http_metrics import CLIENT_CLOSED, NO_TENANT, UNMATCHED, HttpMetrics
+from exporter.tenancy.quota import header_fields
 
 
 class Api(Protocol):
@@ -86,6 +87,7 @@ class Pipeline:
             request_id = request_id_for(request)
             request[REQUEST_ID] = request_id
             origin = cors.origin(request) if cors is not None else None
+            lines = ""  # header lines for a Prebuilt answer: the RateLimit fields, once admitted
             try:
                 try:
                     if origin is not None:
@@ -94,21 +96,18 @@ class Pipeline:
                         if roles is None or request.method == "OPTIONS":
                             response = await handler(request)
                         else:
-                            tenant, limit_headers = (access.admit_known(request, roles)
-                                                     or await access.admit(request, roles))
+                            tenant, lines = access.admit_known(request, roles) or await access.admit(request, roles)
                             tenant_id = tenant.id
                             try:
                                 response = await handler(request)
                             except ProblemError as e:
-                                e.headers = {**limit_headers, **e.headers}
+                                e.headers = {**header_fields(lines), **e.headers}
                                 raise
                             except web.HTTPException as e:
-                                e.headers.update(limit_headers)
+                                e.headers.update(header_fields(lines))
                                 raise
-                            if type(response) is Prebuilt:
-                                response.add_headers(limit_headers)
-                            elif not response.prepared:
-                                response.headers.update(limit_headers)
+                            if type(response) is not Prebuilt and not response.prepared:
+                                response.headers.update(header_fields(lines))
                 except Exception as e:
                     known = request.get(TENANT)  # set once the token is known, also when the answer is 403 or 429
                     tenant_id = known.id if known is not None else NO_TENANT
@@ -117,14 +116,15 @@ class Pipeline:
                         status = e.status if isinstance(e, web.HTTPException) else status
                         raise
                 if type(response) is Prebuilt:
-                    response.add_header("X-Request-ID", request_id)
+                    response.add_lines(f"{lines}X-Request-ID: {request_id}\r\n")  # numbers and a sane id: no CR, LF
                     if origin is not None:
                         Cors.decorate(response, origin)
                 elif not response.prepared:
                     response.headers["X-Request-ID"] = request_id
                     if origin is not None:
                         Cors.decorate(response, origin)
-                status = answered_status(request, response)
+                transport = request.transport  # client_gone(request), inlined: this runs for every request
+                status = CLIENT_CLOSED if transport is None or transport.is_closing() else response.status
                 return response
             except asyncio.CancelledError:
                 status = CLIENT_CLOSED
@@ -144,12 +144,6 @@ def response_bytes(response: web.StreamResponse | None) -> int:
     if response.prepared:
         return response.body_length
     return response.content_length or 0
-
-
-def answered_status(request: web.Request, response: web.StreamResponse) -> int:
-    """The response's status, or 499 when the client has gone and nobody will read the answer."""
-    transport = request.transport  # client_gone(request), inlined: this runs for every request
-    return CLIENT_CLOSED if transport is None or transport.is_closing() else response.status
 
 
 def client_gone(request: web.Request) -> bool:

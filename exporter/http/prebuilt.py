@@ -8,20 +8,22 @@ every header in it: for the tenant API's cached answers that was about 60,000 of
 instructions a request took (``bench/instructions.py``, docs/performance.md). To aiohttp a
 ``Prebuilt`` is a ``StreamResponse`` like any other: it is prepared and written through the request's
 writer (so flow control holds), follows the connection's keep-alive rules as aiohttp does, answers
-HEAD with the headers only, and sends ``on_response_prepare``. Header values are checked for CR and
-LF when they are added, as aiohttp checks its own; ``headers`` still works for code that needs the
-multidict (CORS), at the multidict's price.
+HEAD with the headers only, and sends ``on_response_prepare``. ``add_header`` checks names and values
+for CR and LF, as aiohttp checks its own; ``add_lines`` takes lines the service makes itself from
+numbers and checked ids (the RateLimit fields, the request id) as they are. ``headers`` still works
+for code that needs the multidict (CORS), at the multidict's price.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion10, HttpVersion11
+from multidict import CIMultiDict
 
 _KEEP_ALIVE_10: Final = b"Connection: keep-alive\r\n"
 _CLOSE_11: Final = b"Connection: close\r\n"
@@ -45,7 +47,12 @@ class Prebuilt(web.StreamResponse):
     """A 200 answer with ``ready``'s bytes; ``add_header`` and ``add_headers`` put lines on it before it is prepared."""
 
     def __init__(self, ready: Ready) -> None:
-        super().__init__()  # every attribute aiohttp reads; the header multidict stays empty unless used
+        # what StreamResponse.__init__() sets with its defaults, without its calls: a test checks both set
+        # the same attributes; the header multidict stays empty unless used
+        self._state: dict[Any, Any] = {}
+        self._headers = CIMultiDict()
+        self._status = 200
+        self._reason = "OK"
         self._ready = ready
         self._lines: list[str] = []
 
@@ -85,6 +92,11 @@ class Prebuilt(web.StreamResponse):
     def add_headers(self, headers: Mapping[str, str]) -> None:
         for name, value in headers.items():
             self.add_header(name, value)
+
+    def add_lines(self, lines: str) -> None:
+        """Header lines as they go on the wire, each ``Name: value\\r\\n``, made by the caller from
+        values that cannot hold CR or LF (numbers, checked ids): unlike ``add_header``, nothing is checked."""
+        self._lines.append(lines)
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         if self._eof_sent:

@@ -132,6 +132,23 @@ class UsageTracker:
     def count(self, tenant_id: str, month: str | None = None) -> None:
         self._pending[(month or self._roll(), tenant_id)] += 1
 
+    def count_call(self, tenant_id: str, month: str) -> int:
+        """``count`` and ``api_calls`` in one: count a call in ``month`` (its key); the calls counted before it."""
+        key = (month, tenant_id)
+        pending = self._pending
+        before = pending.get(key, 0)
+        pending[key] = before + 1
+        return self._totals.get(tenant_id, 0) + before + self._flushing.get(key, 0)
+
+    def uncount_call(self, tenant_id: str, month: str) -> None:
+        """Take back the call ``count_call`` just counted (the request was refused); call it before any await."""
+        key = (month, tenant_id)
+        left = self._pending[key] - 1
+        if left > 0:
+            self._pending[key] = left
+        else:
+            del self._pending[key]
+
     def api_calls(self, tenant_id: str, month: str | None = None) -> int:
         key = (month or self._roll(), tenant_id)
         return self._totals.get(tenant_id, 0) + self._pending.get(key, 0) + self._flushing.get(key, 0)

@@ -64,11 +64,9 @@ class TenantApi:
                 web.get("/api/tenant/compliance", self.get_compliance),
                 web.get("/api/tenant/region/{feature_path:(?s:.*)}", self.get_regional_endpoint)]
 
-    def _cached(self, request: web.Request, what: str, build: Callable[[], object]) -> web.StreamResponse:
+    def _cached(self, tenant: Tenant, what: str, build: Callable[[], object]) -> web.StreamResponse:
         """An answer that depends only on the tenant and the catalog: encoded once per version of the tenant."""
-        tenant = request[TENANT]
-        key = (what, tenant.version, tenant.id)
-        return self._bodies.response(key, build)
+        return self._bodies.response((what, tenant.version, tenant.id), build)
 
 
     @requires()
@@ -76,7 +74,7 @@ class TenantApi:
     async def get_config(self, request: web.Request) -> web.StreamResponse:
         """The tenant's configuration: plan, enabled features, limits, compliance, region."""
         tenant = request[TENANT]
-        return self._cached(request, "config", lambda: m.TenantConfig(
+        return self._cached(tenant, "config", lambda: m.TenantConfig(
             id=tenant.id, name=tenant.name, region=tenant.region.id, plan=tenant.plan.name,
             features=list(tenant.enabled_features), limits=_limits(tenant),
             compliance_standards=list(tenant.plan.compliance_standards), domain=tenant.domain,
@@ -89,7 +87,7 @@ class TenantApi:
     async def get_features(self, request: web.Request) -> web.StreamResponse:
         """The enabled features, and for every known feature why it is on or off."""
         tenant = request[TENANT]
-        return self._cached(request, "features", lambda: m.FeaturesOut(
+        return self._cached(tenant, "features", lambda: m.FeaturesOut(
             list(tenant.enabled_features), tenant.plan.name,
             {name: m.FeatureDetail(d.enabled, d.reason, d.source, d.explanation)
              for name, d in tenant.decisions.items()}))
@@ -105,7 +103,7 @@ class TenantApi:
             return m.FeatureCheck(d.feature, d.enabled, d.known, d.reason, d.source, d.variant, d.explanation,
                                   tenant.plan.name)
 
-        return self._cached(request, "feature:" + d.feature, build) if d.known else json_response(build())
+        return self._cached(tenant, "feature:" + d.feature, build) if d.known else json_response(build())
 
     @requires()
     @operation(m.LimitsOut)
@@ -125,7 +123,7 @@ class TenantApi:
             rate = m.RateLimitOut(tenant.rate_limit.requests_per_second, tenant.rate_limit.burst)
             return m.LimitsOut(_limits(tenant), tenant.plan.name, details, rate)
 
-        return self._cached(request, "limits", build)
+        return self._cached(tenant, "limits", build)
 
     @requires()
     @operation(m.UsageOut)
@@ -157,7 +155,7 @@ class TenantApi:
         tenant = request[TENANT]
         names = self._config.current.catalog.compliance_names
         standards = list(tenant.plan.compliance_standards)
-        return self._cached(request, "compliance", lambda: m.ComplianceOut(
+        return self._cached(tenant, "compliance", lambda: m.ComplianceOut(
             tenant.id, tenant.plan.name, standards, [m.Certification(s, names.get(s, s)) for s in standards],
             _region(tenant.region),
         ))
